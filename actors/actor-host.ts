@@ -1,0 +1,94 @@
+/**
+ * The actor host of one agent process: at most one actor per session id, started on demand,
+ * passivated after idling, stopped when its participant leaves.
+ */
+import type { SessionIdentity } from '../queues/keys.js';
+import { sessionId } from '../queues/keys.js';
+import { ActorLLM } from './actor-llm.js';
+import { SessionActor, type ActivationFactory, type StopMode } from './session-actor.js';
+
+export interface ActorHostOptions {
+  /** Builds an activation, e.g. an AssistantLLM with a fleet transport for this session. */
+  create: ActivationFactory;
+  /** Idle actors are passivated after this long. Default 5 minutes. */
+  passivateAfterMs?: number;
+  /** How often idle actors are looked for. Default passivateAfterMs / 4, at most 30 s. */
+  sweepIntervalMs?: number;
+}
+
+interface Entry {
+  actor: SessionActor;
+  llm: ActorLLM;
+}
+
+export class ActorHost {
+  private readonly entries = new Map<string, Entry>();
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly passivateAfterMs: number;
+
+  constructor(private readonly options: ActorHostOptions) {
+    this.passivateAfterMs = options.passivateAfterMs ?? 300_000;
+    const every =
+      options.sweepIntervalMs ?? Math.min(30_000, Math.max(10, this.passivateAfterMs / 4));
+    this.sweeper = setInterval(() => void this.sweep(), every);
+    this.sweeper.unref();
+  }
+
+  /** The session's actor and the LLM to give its AgentSession; created if absent. */
+  actor(identity: SessionIdentity): Entry {
+    const sid = sessionId(identity);
+    let entry = this.entries.get(sid);
+    if (!entry) {
+      let unforward: (() => void) | undefined;
+      const actor: SessionActor = new SessionActor(
+        identity,
+        this.options.create,
+        (activation) => (unforward = entry!.llm.forward(activation)),
+        () => unforward?.(),
+      );
+      entry = { actor, llm: new ActorLLM(actor) };
+      this.entries.set(sid, entry);
+    }
+    return entry;
+  }
+
+  find(sid: string): SessionActor | undefined {
+    return this.entries.get(sid)?.actor;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get activeCount(): number {
+    let count = 0;
+    for (const { actor } of this.entries.values()) if (actor.state === 'active') count++;
+    return count;
+  }
+
+  async stop(identity: SessionIdentity, mode: StopMode): Promise<void> {
+    const sid = sessionId(identity);
+    const entry = this.entries.get(sid);
+    if (!entry) return;
+    this.entries.delete(sid);
+    await entry.actor.stop(mode);
+  }
+
+  /** Passivates actors idle for longer than passivateAfterMs. */
+  async sweep(now = Date.now()): Promise<number> {
+    let passivated = 0;
+    for (const { actor } of this.entries.values()) {
+      if (actor.state === 'active' && now - actor.lastUsedAt >= this.passivateAfterMs) {
+        if (await actor.passivate()) passivated++;
+      }
+    }
+    return passivated;
+  }
+
+  async close(mode: StopMode = 'cancel'): Promise<void> {
+    clearInterval(this.sweeper);
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(entries.map(({ actor }) => actor.stop(mode)));
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Binds a LiveKit room to an actor host: a participant who joins (or is already there) gets a
+ * session actor and a conversation; one who leaves has both stopped; a room that disconnects
+ * stops them all. Participants never share an actor, a thread or a conversation.
+ */
+import { RoomEvent } from '@livekit/rtc-node';
+import type { Logger } from '../src/logger.js';
+import type { ActorLLM } from './actor-llm.js';
+import type { ActorHost } from './actor-host.js';
+import type { SessionActor, StopMode } from './session-actor.js';
+
+/** What the binding needs of a participant: @livekit/rtc-node's RemoteParticipant fits. */
+export interface ParticipantLike {
+  identity: string;
+}
+
+/** What the binding needs of a room: @livekit/rtc-node's Room fits. */
+export interface RoomLike {
+  name?: string | undefined;
+  remoteParticipants: Map<string, ParticipantLike>;
+  on(
+    event: RoomEvent.ParticipantConnected,
+    listener: (participant: ParticipantLike) => void,
+  ): unknown;
+  on(
+    event: RoomEvent.ParticipantDisconnected,
+    listener: (participant: ParticipantLike) => void,
+  ): unknown;
+  on(event: RoomEvent.Disconnected, listener: (reason: unknown) => void): unknown;
+  off(
+    event: RoomEvent.ParticipantConnected,
+    listener: (participant: ParticipantLike) => void,
+  ): unknown;
+  off(
+    event: RoomEvent.ParticipantDisconnected,
+    listener: (participant: ParticipantLike) => void,
+  ): unknown;
+  off(event: RoomEvent.Disconnected, listener: (reason: unknown) => void): unknown;
+}
+
+/** A participant's conversation, e.g. a voice.AgentSession; closed when the participant leaves. */
+export interface ConversationHandle {
+  close(): Promise<void>;
+}
+
+export interface RoomBindingOptions {
+  host: ActorHost;
+  /** Starts the participant's conversation with `llm` (its actor's LLM). */
+  startConversation: (
+    participant: ParticipantLike,
+    llm: ActorLLM,
+    actor: SessionActor,
+  ) => Promise<ConversationHandle>;
+  /** What happens to a run still active when its participant leaves. Default 'cancel'. */
+  onLeave?: StopMode;
+  logger?: Logger;
+}
+
+export interface RoomBinding {
+  /** Identities with a live conversation. */
+  readonly participants: ReadonlySet<string>;
+  /** Stops every conversation and actor of the room and removes the room listeners. */
+  close(): Promise<void>;
+}
+
+export function bindRoom(room: RoomLike, options: RoomBindingOptions): RoomBinding {
+  const roomName = room.name ?? 'room';
+  const live = new Set<string>();
+  /** Per participant, the chain of join/leave work, so a quick leave waits for its join. */
+  const chains = new Map<string, Promise<void>>();
+  const conversations = new Map<string, ConversationHandle>();
+  const mode = options.onLeave ?? 'cancel';
+  let closed = false;
+
+  const enqueue = (identity: string, work: () => Promise<void>): Promise<void> => {
+    const next = (chains.get(identity) ?? Promise.resolve()).then(work).catch((error: unknown) => {
+      options.logger?.warn('participant lifecycle step failed', {
+        room: roomName,
+        error: (error as Error).message,
+      });
+    });
+    chains.set(identity, next);
+    void next.then(() => {
+      if (chains.get(identity) === next) chains.delete(identity);
+    });
+    return next;
+  };
+
+  const join = (participant: ParticipantLike): void => {
+    const identity = participant.identity;
+    if (closed || live.has(identity)) return;
+    live.add(identity);
+    void enqueue(identity, async () => {
+      if (!live.has(identity)) return;
+      const { actor, llm } = options.host.actor({ room: roomName, participant: identity });
+      conversations.set(identity, await options.startConversation(participant, llm, actor));
+    });
+  };
+
+  const leave = (participant: ParticipantLike): Promise<void> => {
+    const identity = participant.identity;
+    live.delete(identity);
+    return enqueue(identity, async () => {
+      const conversation = conversations.get(identity);
+      conversations.delete(identity);
+      await conversation?.close();
+      await options.host.stop({ room: roomName, participant: identity }, mode);
+    });
+  };
+
+  const onConnected = (participant: ParticipantLike) => join(participant);
+  const onDisconnected = (participant: ParticipantLike) => void leave(participant);
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    room.off(RoomEvent.ParticipantConnected, onConnected);
+    room.off(RoomEvent.ParticipantDisconnected, onDisconnected);
+    room.off(RoomEvent.Disconnected, onRoomDisconnected);
+    const everyone = new Set([...live, ...conversations.keys(), ...chains.keys()]);
+    await Promise.all([...everyone].map((identity) => leave({ identity })));
+  };
+  const onRoomDisconnected = () => void close();
+
+  room.on(RoomEvent.ParticipantConnected, onConnected);
+  room.on(RoomEvent.ParticipantDisconnected, onDisconnected);
+  room.on(RoomEvent.Disconnected, onRoomDisconnected);
+  for (const participant of room.remoteParticipants.values()) join(participant);
+
+  return { participants: live, close };
+}

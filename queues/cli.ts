@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/** `assistant-host`: the package's command line. */
+import { helpText, parseCommandArgs, UsageError, type Command } from './cli-kit.js';
+import { boardCommand } from './commands/board.js';
+import { demoCommand } from './commands/demo.js';
+import { emulatorCommand } from './commands/emulator.js';
+import { workerCommand } from './commands/worker.js';
+
+const PROGRAM = 'assistant-host';
+export const commands: Command[] = [demoCommand, emulatorCommand, workerCommand, boardCommand];
+
+function mainHelp(): string {
+  return [
+    `Usage: ${PROGRAM} <command> [options]`,
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`),
+    '',
+    `Run '${PROGRAM} <command> --help' for a command's options.`,
+  ].join('\n');
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(mainHelp());
+    return name === undefined ? 1 : 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`${PROGRAM}: unknown command ${JSON.stringify(name)}\n\n${mainHelp()}`);
+    return 2;
+  }
+  try {
+    const values = parseCommandArgs(command, rest, env);
+    if (values === 'help') {
+      console.log(helpText(PROGRAM, command));
+      return 0;
+    }
+    await command.run(values);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`${PROGRAM} ${command.name}: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+const entry = process.argv[1] ?? '';
+if (/cli\.(ts|js)$/.test(entry)) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+      process.exit(1);
+    },
+  );
+}

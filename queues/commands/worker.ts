@@ -1,0 +1,115 @@
+import OpenAI from 'openai';
+import { consoleLogger } from '../../src/logger.js';
+import { intSetting, REDIS_OPTION, settingName, UsageError, type Command } from '../cli-kit.js';
+import { startHealthServer } from '../health-server.js';
+import { RunWorker } from '../run-worker.js';
+import { waitForSignal } from './emulator.js';
+
+export const workerCommand: Command = {
+  name: 'worker',
+  summary:
+    'Run assistant runs from the Redis queue: streams them from OpenAI and sends events back to the rooms.',
+  options: {
+    redis: REDIS_OPTION,
+    concurrency: {
+      type: 'string',
+      description: 'Runs executed at once by this process',
+      env: 'WORKER_CONCURRENCY',
+      default: '50',
+    },
+    prefix: {
+      type: 'string',
+      description: 'Redis key prefix',
+      env: 'ASSISTANT_PREFIX',
+      default: 'ast',
+    },
+    queue: {
+      type: 'string',
+      description: 'BullMQ queue name',
+      env: 'ASSISTANT_QUEUE',
+      default: 'assistant-runs',
+    },
+    'log-level': {
+      type: 'string',
+      description: "'debug', 'info', 'warn' or 'error'",
+      env: 'LOG_LEVEL',
+      default: 'info',
+    },
+    'http-host': {
+      type: 'string',
+      description: 'Address of /healthz, /readyz and /metrics',
+      env: 'WORKER_HTTP_HOST',
+      default: '127.0.0.1',
+    },
+    'http-port': {
+      type: 'string',
+      description: 'Port of /healthz, /readyz and /metrics (0 picks one; -1 turns them off)',
+      env: 'WORKER_HTTP_PORT',
+      default: '9464',
+    },
+    'grace-ms': {
+      type: 'string',
+      description: 'On SIGTERM, how long runs in flight may finish before they are handed back',
+      env: 'WORKER_GRACE_MS',
+      default: '25000',
+    },
+  },
+  async run(values) {
+    const concurrency = intSetting(this, values, 'concurrency', 1, 10_000);
+    const httpPort = intSetting(this, values, 'http-port', -1, 65535);
+    const graceMs = intSetting(this, values, 'grace-ms', 0, 600_000);
+    const apiKey = process.env.OPENAI_API_KEY;
+    if (!apiKey)
+      throw new UsageError(
+        'OPENAI_API_KEY: required; workers call OpenAI with the key from their own environment',
+      );
+    const level = String(values['log-level']);
+    if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') {
+      throw new UsageError(
+        `--log-level (LOG_LEVEL): expected 'debug', 'info', 'warn' or 'error', got ${JSON.stringify(level)}`,
+      );
+    }
+    const logger = consoleLogger(level);
+    let worker: RunWorker;
+    try {
+      worker = new RunWorker({
+        redis: String(values.redis),
+        openai: new OpenAI({ apiKey }),
+        prefix: String(values.prefix),
+        queue: String(values.queue),
+        concurrency,
+        logger,
+      });
+    } catch (error) {
+      const message = (error as Error).message;
+      // A bad Redis URL or prefix: name the setting it came from.
+      const setting = message.startsWith('redis: ')
+        ? 'redis'
+        : message.startsWith('prefix: ')
+          ? 'prefix'
+          : null;
+      throw new UsageError(
+        setting ? `${settingName(this, setting)}: ${message.slice(setting.length + 2)}` : message,
+      );
+    }
+    await worker.ready();
+    const health =
+      httpPort < 0
+        ? null
+        : await startHealthServer({
+            host: String(values['http-host']),
+            port: httpPort,
+            registry: worker.metrics.registry,
+            ready: () => worker.isReady(),
+          });
+    console.log(
+      `worker ready: queue ${String(values.queue)}, concurrency ${concurrency}, pid ${process.pid}` +
+        (health ? `, health and metrics on ${health.url}` : ''),
+    );
+    await waitForSignal();
+    console.log(`worker stopping: runs in flight may finish for ${graceMs} ms`);
+    const handedBack = await worker.close(graceMs);
+    await health?.close();
+    console.log(`worker stopped; ${handedBack} run(s) handed back to the queue`);
+  },
+};

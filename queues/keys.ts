@@ -1,0 +1,81 @@
+/**
+ * The Redis key layout of fleet mode: every key starts with one prefix and carries its session's
+ * hash tag, so a session's keys share a slot on Redis Cluster. The session id is a digest of
+ * (room, participant): identities with `*`, `{`, `}`, `:`, spaces or newlines never reach a key.
+ *
+ * | key                               | type   | lifetime                                   |
+ * | --------------------------------- | ------ | ------------------------------------------ |
+ * | <p>:{<sid>}:session               | hash   | threadId, api; expires sessionTtl after use |
+ * | <p>:{<sid>}:run:<rid>:events      | stream | run events; expires eventTtl after the run  |
+ * | <p>:{<sid>}:run:<rid>:control     | stream | tool outputs and cancel; same as events     |
+ * | <p>:{<sid>}:lock                  | string | the thread lock of the running job (PX)     |
+ * | <p>:{<sid>}:run:<rid>:upstream    | string | upstream run id once created; as events     |
+ * | bull:<queue>:*                    | BullMQ | jobs removed by age and count (see worker)  |
+ */
+import { createHash } from 'node:crypto';
+
+export const DEFAULT_PREFIX = 'ast';
+export const DEFAULT_QUEUE = 'assistant-runs';
+
+/** How long keys live. Everything expires: nothing in Redis grows without bound. */
+export const TTL = {
+  /** A session's thread id, refreshed whenever the session runs. */
+  sessionSeconds: 30 * 24 * 3600,
+  /** A run's event and control streams while it is running (a safety net for lost runs). */
+  runningSeconds: 24 * 3600,
+  /** A finished run's streams, kept briefly for late readers. */
+  finishedSeconds: 600,
+  /** The thread lock, renewed while the job runs; after a crash it lapses within this. */
+  lockMs: 6_000,
+};
+
+/** Events kept per run stream at most (a run emits one per text delta). */
+export const STREAM_MAXLEN = 100_000;
+
+export interface SessionIdentity {
+  room: string;
+  participant: string;
+}
+
+/** A fixed-length id for a session; stable across processes. */
+export function sessionId(identity: SessionIdentity): string {
+  return createHash('sha256')
+    .update(`${identity.room.length}:${identity.room}\u0000${identity.participant}`)
+    .digest('hex')
+    .slice(0, 32);
+}
+
+export class Keys {
+  constructor(readonly prefix: string = DEFAULT_PREFIX) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) {
+      throw new Error(
+        `prefix: expected 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(prefix)}`,
+      );
+    }
+  }
+
+  session(sid: string): string {
+    return `${this.prefix}:{${sid}}:session`;
+  }
+
+  lock(sid: string): string {
+    return `${this.prefix}:{${sid}}:lock`;
+  }
+
+  events(sid: string, runId: string): string {
+    return `${this.prefix}:{${sid}}:run:${runId}:events`;
+  }
+
+  control(sid: string, runId: string): string {
+    return `${this.prefix}:{${sid}}:run:${runId}:control`;
+  }
+
+  upstream(sid: string, runId: string): string {
+    return `${this.prefix}:{${sid}}:run:${runId}:upstream`;
+  }
+
+  /** A process's wake-up stream for its multiplexed reader. */
+  wake(readerId: string): string {
+    return `${this.prefix}:reader:${readerId}:wake`;
+  }
+}

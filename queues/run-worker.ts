@@ -1,0 +1,335 @@
+/**
+ * Fleet mode, worker side: takes run jobs off the BullMQ queue, runs them through a backend with
+ * this process's OpenAI client, publishes their events to the run's stream and obeys the run's
+ * control stream. One BullMQ Worker (with `concurrency` slots) and a fixed set of connections
+ * serve any number of sessions; a per-session thread lock keeps one active run per thread even
+ * when a stalled job is retried while its first worker still runs.
+ */
+import {
+  DelayedError,
+  UnrecoverableError,
+  WaitingError,
+  Worker,
+  type ConnectionOptions,
+  type Job,
+} from 'bullmq';
+import { Redis } from 'ioredis';
+import type OpenAI from 'openai';
+import { createBackend } from '../src/backends/config.js';
+import { isTerminal, type RunEvent, type RunEventBody } from '../src/events.js';
+import type { Logger } from '../src/logger.js';
+import { redisOptions, type RedisConnection } from './connection.js';
+import type { ControlMessage, RunJobData, RunJobResult, RunOutcome } from './job.js';
+import { DEFAULT_PREFIX, DEFAULT_QUEUE, Keys, STREAM_MAXLEN, TTL } from './keys.js';
+import { StreamReader } from './stream-reader.js';
+import { WorkerMetrics } from './worker-metrics.js';
+
+export interface RunWorkerOptions {
+  redis: RedisConnection;
+  /** The OpenAI client runs use; its key comes from this process's environment, never from Redis. */
+  openai: OpenAI;
+  prefix?: string;
+  queue?: string;
+  /** Runs executed at once by this process. Default 50. */
+  concurrency?: number;
+  logger: Logger;
+  /** BullMQ lock and stalled-job check: a dead worker's job is recovered after about this long. */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+}
+
+/** The upstream marker of a run begun whose upstream id is not known yet. */
+const PENDING = 'pending';
+
+const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const RENEW_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+
+export class RunWorker {
+  private readonly keys: Keys;
+  private readonly commands: Redis;
+  private readonly reader: StreamReader;
+  private readonly worker: Worker<RunJobData, RunJobResult>;
+  /** Runs executing here, with the switch that hands one back to the queue at shutdown. */
+  private readonly active = new Map<string, AbortController>();
+  readonly metrics = new WorkerMetrics();
+  private closing = false;
+
+  constructor(private readonly options: RunWorkerOptions) {
+    const connection = redisOptions(options.redis);
+    this.keys = new Keys(options.prefix ?? DEFAULT_PREFIX);
+    this.commands = new Redis(connection);
+    this.commands.on('error', (error) =>
+      options.logger.warn('redis error', { error: error.message }),
+    );
+    this.reader = new StreamReader(this.commands, connection, this.keys, (error) =>
+      options.logger.warn('control reader error', { error: error.message }),
+    );
+    this.worker = new Worker<RunJobData, RunJobResult>(
+      options.queue ?? DEFAULT_QUEUE,
+      (job, token) => this.process(job, token),
+      {
+        connection: connection as ConnectionOptions,
+        concurrency: options.concurrency ?? 50,
+        // A dead worker's jobs are back in the queue within seconds, not BullMQ's 30 s default.
+        lockDuration: options.lockDurationMs ?? 6_000,
+        stalledInterval: options.stalledIntervalMs ?? 3_000,
+        maxStalledCount: 1,
+        autorun: true,
+      },
+    );
+    this.worker.on('error', (error) =>
+      options.logger.warn('worker error', { error: error.message }),
+    );
+  }
+
+  /** Resolves once the worker is connected and taking jobs. */
+  async ready(): Promise<void> {
+    await this.worker.waitUntilReady();
+    await this.commands.ping();
+  }
+
+  get runningCount(): number {
+    return this.active.size;
+  }
+
+  private async process(job: Job<RunJobData, RunJobResult>, token?: string): Promise<RunJobResult> {
+    const { sid, runId } = job.data;
+    const lockKey = this.keys.lock(sid);
+    // One active run per thread, whatever the number of workers.
+    const locked = await this.commands.set(lockKey, runId, 'PX', TTL.lockMs, 'NX');
+    if (!locked && (await this.commands.get(lockKey)) !== runId) {
+      await job.moveToDelayed(Date.now() + 50, token);
+      throw new DelayedError();
+    }
+    const renew = setInterval(() => {
+      void this.commands.eval(RENEW_LOCK, 1, lockKey, runId, TTL.lockMs).catch(() => undefined);
+    }, TTL.lockMs / 3);
+    this.metrics.activeSessions.inc();
+    const handBack = new AbortController();
+    this.active.set(runId, handBack);
+    try {
+      const result = await this.execute(job, handBack.signal);
+      if (result !== 'handed back') return result;
+      // Back to the queue as it is: the worker that takes it over ends the upstream run cleanly.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    } finally {
+      clearInterval(renew);
+      this.metrics.activeSessions.dec();
+      this.active.delete(runId);
+      await this.commands.eval(RELEASE_LOCK, 1, lockKey, runId).catch(() => undefined);
+    }
+  }
+
+  private async execute(
+    job: Job<RunJobData, RunJobResult>,
+    handBack: AbortSignal,
+  ): Promise<RunJobResult | 'handed back'> {
+    const { sid, runId, request, backend: config, queuedAt } = job.data;
+    const keys = this.keys;
+    const started = Date.now();
+    const publisher = new EventPublisher(this.commands, keys.events(sid, runId));
+    await publisher.resume();
+    const backend = createBackend(config, this.options.openai);
+    const sessionKey = keys.session(sid);
+    const timing = () => ({ queueWaitMs: started - queuedAt, durationMs: Date.now() - started });
+    const finish = (outcome: RunOutcome) => {
+      this.metrics.runsEnded.inc({ api: config.api, outcome });
+      return outcome;
+    };
+
+    const upstreamKey = keys.upstream(sid, runId);
+    const marker = await this.commands.get(upstreamKey);
+    if (marker) {
+      // A worker began this run and was lost. If the run reached the server, end it there and
+      // tell the room; the user's message must not be added twice.
+      const threadId =
+        request.threadId ?? (await this.commands.hget(sessionKey, 'threadId')) ?? undefined;
+      const upstream =
+        marker !== PENDING
+          ? marker
+          : threadId
+            ? await backend.findStarted(threadId, { ...request, tag: runId }).catch(() => null)
+            : null;
+      if (upstream) {
+        if (threadId) await backend.abandon(threadId, upstream).catch(() => undefined);
+        await publisher.publish({
+          type: 'run.failed',
+          runId: upstream,
+          kind: 'failed',
+          code: 'worker_lost',
+          message:
+            'The worker running this run stopped; the run was ended so the thread is free. Send the message again to retry.',
+        });
+        finish('failed');
+        throw new UnrecoverableError('worker_lost: the worker running this run stopped');
+      }
+    }
+
+    const controlKey = keys.control(sid, runId);
+    const pending = await this.commands.xrange(controlKey, '-', '+');
+    if (
+      pending.some(
+        ([, fields]) => (JSON.parse(fields[1] ?? '{}') as ControlMessage).type === 'cancel',
+      )
+    ) {
+      await publisher.publish({ type: 'run.cancelled' });
+      return { outcome: finish('cancelled'), ...timing() };
+    }
+    const threadId =
+      request.threadId ?? (await this.commands.hget(sessionKey, 'threadId')) ?? undefined;
+    // Marks the run as begun before anything reaches the server (see the takeover above).
+    await this.commands.set(upstreamKey, PENDING, 'EX', TTL.runningSeconds);
+    const run = backend.startRun({ ...request, tag: runId, ...(threadId ? { threadId } : {}) });
+    this.metrics.runsStarted.inc({ api: config.api });
+    this.metrics.queueWait.observe((started - queuedAt) / 1000);
+    let askedForTools = 0;
+    const unsubscribe = this.reader.subscribe(
+      controlKey,
+      (payload) => {
+        const message = JSON.parse(payload) as ControlMessage;
+        if (message.type === 'cancel') return void run.cancel();
+        if (askedForTools) this.metrics.toolRoundTrip.observe((Date.now() - askedForTools) / 1000);
+        askedForTools = 0;
+        try {
+          run.submitToolOutputs(message.outputs);
+        } catch (error) {
+          this.options.logger.warn('tool outputs for a run that does not wait for them', {
+            runId,
+            error: (error as Error).message,
+          });
+        }
+      },
+      pending.at(-1)?.[0] ?? '0',
+    );
+    let outcome: RunOutcome = 'failed';
+    let upstreamRunId: string | undefined;
+    let knownThread = threadId;
+    let failure: Extract<RunEventBody, { type: 'run.failed' }> | undefined;
+    let firstToken = true;
+    try {
+      for await (const event of untilAborted(run, handBack)) {
+        if (event.type === 'thread.created' || event.type === 'run.started') {
+          knownThread = event.threadId;
+          await this.commands
+            .multi()
+            .hset(sessionKey, 'threadId', event.threadId, 'api', config.api)
+            .expire(sessionKey, TTL.sessionSeconds)
+            .exec();
+        }
+        if (event.type === 'run.started') {
+          upstreamRunId = event.runId;
+          await this.commands.set(upstreamKey, event.runId, 'EX', TTL.runningSeconds);
+          void job
+            .updateProgress({
+              threadId: event.threadId,
+              upstreamRunId,
+              queueWaitMs: started - queuedAt,
+            })
+            .catch(() => undefined);
+        }
+        if (event.type === 'text.delta' && firstToken) {
+          firstToken = false;
+          this.metrics.timeToFirstToken.observe((Date.now() - started) / 1000);
+        }
+        if (event.type === 'tool_outputs.required') askedForTools = Date.now();
+        await publisher.publish(event);
+        if (event.type === 'run.completed') outcome = 'completed';
+        if (event.type === 'run.cancelled') outcome = 'cancelled';
+        if (event.type === 'run.failed') failure = event;
+      }
+    } finally {
+      unsubscribe();
+    }
+    // Handed back at shutdown: the worker that takes the job over publishes from here on.
+    if (handBack.aborted) return 'handed back';
+    await this.commands
+      .multi()
+      .expire(controlKey, TTL.finishedSeconds)
+      .expire(upstreamKey, TTL.finishedSeconds)
+      .exec();
+    finish(failure ? 'failed' : outcome);
+    if (failure) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+    return {
+      outcome,
+      ...(knownThread ? { threadId: knownThread } : {}),
+      ...(upstreamRunId ? { upstreamRunId } : {}),
+      ...timing(),
+    };
+  }
+
+  /** False once shutdown began or Redis is unreachable. */
+  async isReady(): Promise<boolean> {
+    if (this.closing || !this.worker.isRunning()) return false;
+    return (await this.commands.ping().catch(() => null)) === 'PONG';
+  }
+
+  /**
+   * Graceful shutdown: stop taking jobs, let runs in flight finish for up to `graceMs`, then
+   * leave the rest to the queue: their locks lapse, another worker takes them over and ends
+   * them cleanly (the room hears `worker_lost`). Returns how many runs were handed back.
+   */
+  async close(graceMs = 25_000): Promise<number> {
+    this.closing = true;
+    const drained = this.worker.close().then(() => 'drained' as const);
+    const timedOut = new Promise<'timeout'>((resolve) =>
+      setTimeout(() => resolve('timeout'), graceMs).unref(),
+    );
+    let handedBack = 0;
+    if ((await Promise.race([drained, timedOut])) === 'timeout') {
+      handedBack = this.active.size;
+      for (const handBack of this.active.values()) handBack.abort();
+      await drained;
+    }
+    await this.reader.close();
+    this.commands.disconnect();
+    return handedBack;
+  }
+}
+
+/** Iterates `source` until `signal` aborts, without waiting for its next item. */
+async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  const aborted = new Promise<'aborted'>((resolve) => {
+    if (signal.aborted) resolve('aborted');
+    signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+  });
+  try {
+    while (true) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next === 'aborted' || next.done) return;
+      yield next.value;
+    }
+  } finally {
+    void iterator.return?.();
+  }
+}
+
+/** Appends a run's events to its stream, numbering them after what is already there. */
+class EventPublisher {
+  private seq = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+  ) {}
+
+  /** After a worker restart, continue the numbering so that readers drop nothing and see no repeat. */
+  async resume(): Promise<void> {
+    const [last] = await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1);
+    const payload = last?.[1][1];
+    if (payload) this.seq = (JSON.parse(payload) as RunEvent).seq;
+  }
+
+  async publish(body: RunEventBody): Promise<void> {
+    const event: RunEvent = { ...body, seq: ++this.seq };
+    const ttl = isTerminal(body) ? TTL.finishedSeconds : TTL.runningSeconds;
+    const pipeline = this.redis
+      .pipeline()
+      .xadd(this.key, 'MAXLEN', '~', String(STREAM_MAXLEN), '*', 'e', JSON.stringify(event));
+    if (this.seq === 1 || isTerminal(body)) pipeline.expire(this.key, ttl);
+    const results = await pipeline.exec();
+    const error = results?.find(([e]) => e)?.[0];
+    if (error) throw error;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Reads any number of Redis streams over one connection: a single blocking XREAD names every
+ * subscribed stream with the last id seen, so a process's connections do not grow with its
+ * sessions. Streams keep their entries, so a reader that attaches late or reconnects resumes
+ * from its last id: nothing is lost, nothing is read twice. Used by rooms for run events and
+ * by workers for control messages.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import type { Keys } from './keys.js';
+
+type Entry = [id: string, fields: string[]];
+type XReadReply = Array<[key: string, entries: Entry[]]> | null;
+
+interface Subscription {
+  lastId: string;
+  onEntry: (payload: string, id: string) => void;
+}
+
+export class StreamReader {
+  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly blocking: Redis;
+  private readonly wakeKey: string;
+  /** CLIENT SETNAME of the blocking connection, to find it in CLIENT LIST. */
+  readonly connectionName: string;
+  /** Our own wake stream is read from its last id (not '$'), so no wake-up is ever missed. */
+  private wakeLastId = '0';
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  /**
+   * @param commands a connection for non-blocking commands (used to wake the reader)
+   * @param connect  options for the reader's own blocking connection
+   */
+  constructor(
+    private readonly commands: Redis,
+    connect: RedisOptions,
+    keys: Keys,
+    private readonly onError: (error: Error) => void = () => undefined,
+    private readonly blockMs = 5_000,
+  ) {
+    const id = randomUUID();
+    this.connectionName = `${keys.prefix}-reader-${id.slice(0, 8)}`;
+    this.blocking = new Redis({
+      ...connect,
+      maxRetriesPerRequest: null,
+      connectionName: this.connectionName,
+    });
+    this.blocking.on('error', () => undefined);
+    this.wakeKey = keys.wake(id);
+    this.loop = this.run();
+  }
+
+  get size(): number {
+    return this.subscriptions.size;
+  }
+
+  /**
+   * Delivers each entry's `field` payload after `fromId` ('0' = from the start), in order,
+   * until unsubscribed. Returns the unsubscribe function.
+   */
+  subscribe(key: string, onEntry: (payload: string, id: string) => void, fromId = '0'): () => void {
+    this.subscriptions.set(key, { lastId: fromId, onEntry });
+    this.wake();
+    return () => {
+      if (this.subscriptions.get(key)?.onEntry === onEntry) this.subscriptions.delete(key);
+    };
+  }
+
+  private wake(): void {
+    // An entry on our own wake stream ends the current XREAD, so it restarts with the new key.
+    void this.commands
+      .multi()
+      .xadd(this.wakeKey, 'MAXLEN', '10', '*', 'w', '1')
+      .expire(this.wakeKey, 60)
+      .exec()
+      .catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const keys = [...this.subscriptions.keys()];
+      const ids = keys.map((k) => this.subscriptions.get(k)!.lastId);
+      let reply: XReadReply;
+      try {
+        reply = (await this.blocking.xread(
+          'COUNT',
+          1000,
+          'BLOCK',
+          this.blockMs,
+          'STREAMS',
+          this.wakeKey,
+          ...keys,
+          this.wakeLastId,
+          ...ids,
+        )) as XReadReply;
+      } catch (error) {
+        if (!this.running) return;
+        this.onError(error as Error);
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      for (const [key, entries] of reply ?? []) {
+        if (key === this.wakeKey) this.wakeLastId = entries.at(-1)?.[0] ?? this.wakeLastId;
+        const subscription = this.subscriptions.get(key);
+        if (!subscription) continue;
+        for (const [id, fields] of entries) {
+          subscription.lastId = id;
+          const payload = fields[1];
+          if (payload !== undefined) subscription.onEntry(payload, id);
+          // The callback may have unsubscribed; stop delivering to it.
+          if (this.subscriptions.get(key) !== subscription) break;
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.running = false;
+    this.subscriptions.clear();
+    this.blocking.disconnect();
+    await this.loop.catch(() => undefined);
+    await this.commands.del(this.wakeKey).catch(() => undefined);
+  }
+}

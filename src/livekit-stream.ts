@@ -1,0 +1,280 @@
+/**
+ * The LLMStream behind AssistantLLM.chat(). The thread holds the conversation, so each chat()
+ * sends only what is new in the chat context. Function calls for the Agent's tools are handed to
+ * the AgentSession as FunctionCalls; when it calls chat() again with their outputs, they are
+ * submitted to the waiting run, which then streams on.
+ */
+import {
+  APIConnectionError,
+  APIError,
+  APIStatusError,
+  APITimeoutError,
+  llm,
+  type APIConnectOptions,
+} from '@livekit/agents';
+import type { AssistantLLM } from './assistant-llm.js';
+import { MAX_MESSAGE_CHARS } from './options.js';
+import type { RunEvent, ToolOutput } from './events.js';
+import type { QueuedRun } from './run-queue.js';
+import { answerFunctionCalls, reportToolCall } from './tool-dispatch.js';
+import type { BuiltInTool, FunctionTool } from './tools.js';
+import { unlessAborted } from './util/abortable.js';
+
+/** A run stopped at function calls that the AgentSession executes. */
+export interface PendingToolRun {
+  run: QueuedRun;
+  events: AsyncIterator<RunEvent>;
+  /** Calls the session answers through FunctionCallOutputs. */
+  sessionCallIds: string[];
+  /** Outputs already made by onToolCallCreated for calls the Agent has no tool for. */
+  handlerOutputs: ToolOutput[];
+}
+
+type Failed = Extract<RunEvent, { type: 'run.failed' }>;
+
+export class AssistantLLMStream extends llm.LLMStream {
+  /** Kept across the framework's retries of run(), so a retry resends the same turn. */
+  private turn: { message: string; instructions: string; tools: BuiltInTool[] | undefined } | null =
+    null;
+
+  constructor(
+    private readonly owner: AssistantLLM,
+    options: {
+      chatCtx: llm.ChatContext;
+      toolCtx?: llm.ToolContextLike;
+      connOptions: APIConnectOptions;
+    },
+  ) {
+    super(owner, options);
+  }
+
+  protected async run(): Promise<void> {
+    const signal = this.abortController.signal;
+    if (signal.aborted) return;
+    const state = this.owner.chatState;
+    let run: QueuedRun | null = null;
+    let events: AsyncIterator<RunEvent> | null = null;
+
+    const pending = state.pending;
+    state.pending = null;
+    if (pending) {
+      const outputs = this.sessionOutputs(pending.sessionCallIds);
+      if (outputs) {
+        run = pending.run;
+        events = pending.events;
+        await run.submitToolOutputs([...pending.handlerOutputs, ...outputs]);
+      } else {
+        // The session moved on without answering (e.g. it was interrupted): drop that run.
+        await pending.run.cancel('superseded');
+      }
+    }
+    if (!run) {
+      this.turn ??= this.newTurn();
+      if (!this.turn) {
+        this.owner.logger.warn(
+          'chat() found no new user message in the chat context; nothing was sent',
+        );
+        return;
+      }
+      if (this.turn.message.length > MAX_MESSAGE_CHARS) {
+        throw new APIError(
+          `message: expected at most ${MAX_MESSAGE_CHARS} characters (OpenAI's limit for one message), got ${this.turn.message.length}`,
+          { retryable: false },
+        );
+      }
+      run = this.owner.enqueueRun(this.turn.message, {
+        interrupt: true,
+        ...(this.turn.instructions ? { additionalInstructions: this.turn.instructions } : {}),
+        ...(this.turn.tools ? { tools: this.turn.tools } : {}),
+      });
+      events = run[Symbol.asyncIterator]();
+    }
+    const active = run;
+    const onAbort = () => void active.cancel('interrupted');
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.stream(active, events!, signal);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async stream(
+    run: QueuedRun,
+    events: AsyncIterator<RunEvent>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    let emitted = false;
+    const id = () => run.runId ?? 'assistant-run';
+    while (true) {
+      const next = await events.next();
+      if (next.done || signal.aborted) return;
+      const event = next.value;
+      switch (event.type) {
+        case 'text.delta':
+          emitted = true;
+          this.queue.put({ id: id(), delta: { role: 'assistant', content: event.text } });
+          break;
+        case 'tool_call.created':
+          if (event.toolCall.type !== 'function')
+            reportToolCall(event.toolCall, this.owner.dispatch);
+          break;
+        case 'tool_outputs.required': {
+          const agentTools = this.toolCtx?.functionTools ?? {};
+          const forSession = event.toolCalls.filter((c) => c.function.name in agentTools);
+          const forHandler = event.toolCalls.filter((c) => !(c.function.name in agentTools));
+          const handlerOutputs = await unlessAborted(
+            answerFunctionCalls(forHandler, this.owner.dispatch),
+            run.signal,
+            null,
+          );
+          if (!handlerOutputs) return;
+          if (forSession.length === 0) {
+            await run.submitToolOutputs(handlerOutputs);
+            break;
+          }
+          for (const call of forSession) {
+            this.queue.put({
+              id: id(),
+              delta: {
+                role: 'assistant',
+                toolCalls: [
+                  llm.FunctionCall.create({
+                    callId: call.id,
+                    name: call.function.name,
+                    args: call.function.arguments,
+                  }),
+                ],
+              },
+            });
+          }
+          this.owner.chatState.pending = {
+            run,
+            events,
+            sessionCallIds: forSession.map((c) => c.id),
+            handlerOutputs,
+          };
+          return;
+        }
+        case 'run.completed':
+          if (event.usage) {
+            this.queue.put({
+              id: id(),
+              usage: {
+                completionTokens: event.usage.completionTokens,
+                promptTokens: event.usage.promptTokens,
+                promptCachedTokens: 0,
+                totalTokens: event.usage.totalTokens,
+              },
+            });
+          }
+          return;
+        case 'run.failed':
+          throw toFrameworkError(event, emitted);
+        case 'run.cancelled':
+          if (run.isCancelled) return;
+          throw new APIError('The run was cancelled upstream', {
+            retryable: false,
+            body: { runId: event.runId },
+          });
+        default:
+          break;
+      }
+    }
+  }
+
+  /** The session's outputs for `callIds`, or null when it did not answer all of them. */
+  private sessionOutputs(callIds: string[]): ToolOutput[] | null {
+    const byCall = new Map<string, llm.FunctionCallOutput>();
+    for (const item of this.chatCtx.items) {
+      if (item.type === 'function_call_output') byCall.set(item.callId, item);
+    }
+    if (!callIds.every((id) => byCall.has(id))) return null;
+    this.markSeen();
+    return callIds.map((id) => ({ toolCallId: id, output: byCall.get(id)!.output }));
+  }
+
+  /** What this chat context adds since the last chat(): the new user text, instructions, tools. */
+  private newTurn(): {
+    message: string;
+    instructions: string;
+    tools: BuiltInTool[] | undefined;
+  } | null {
+    const items = this.chatCtx.items;
+    // Only the id of the last item already handled is kept (not every id), so a long
+    // conversation costs nothing; if that item is gone, the turn is what follows the last reply.
+    const last = this.owner.chatState.lastItemId;
+    let from = last ? items.findIndex((item) => item.id === last) + 1 : 0;
+    if (last && from === 0) {
+      from =
+        items.findLastIndex((item) => item.type === 'message' && item.role === 'assistant') + 1;
+    }
+    const fresh: string[] = [];
+    const instructions: string[] = [];
+    for (const [index, item] of items.entries()) {
+      if (item.type !== 'message') continue;
+      if (item.role === 'system' || item.role === 'developer') {
+        if (item.textContent) instructions.push(item.textContent);
+      } else if (item.role === 'user' && index >= from && item.textContent?.trim()) {
+        fresh.push(item.textContent);
+      }
+    }
+    this.markSeen();
+    if (fresh.length === 0) return null;
+    return {
+      message: fresh.join('\n'),
+      instructions: instructions.join('\n'),
+      tools: this.runTools(),
+    };
+  }
+
+  private markSeen(): void {
+    this.owner.chatState.lastItemId =
+      this.chatCtx.items.at(-1)?.id ?? this.owner.chatState.lastItemId;
+  }
+
+  /** The Agent's tools join the default tools (an Agent tool wins over a default of the same name). */
+  private runTools(): BuiltInTool[] | undefined {
+    const agentTools = this.toolCtx ? llm.sortedToolEntries(this.toolCtx) : [];
+    if (agentTools.length === 0) return undefined;
+    const converted: FunctionTool[] = agentTools.map(([name, tool]) => {
+      const { $schema: _schema, ...parameters } = llm.toJsonSchema(
+        tool.parameters,
+        true,
+        false,
+      ) as Record<string, unknown>;
+      return {
+        type: 'function',
+        function: {
+          name,
+          description: tool.description,
+          parameters: parameters as FunctionTool['function']['parameters'],
+        },
+      };
+    });
+    const names = new Set(converted.map((t) => t.function.name));
+    return [
+      ...this.owner.defaultTools.filter(
+        (t) => t.type !== 'function' || !names.has(t.function.name),
+      ),
+      ...converted,
+    ];
+  }
+}
+
+/** Maps a failed run to the framework's errors, so its retry policy applies. */
+function toFrameworkError(event: Failed, emitted: boolean): APIError {
+  const retryable = !emitted && event.retryable === true;
+  const body = { code: event.code, kind: event.kind, runId: event.runId ?? null };
+  if (event.code === 'timeout')
+    return new APITimeoutError({ message: event.message, options: { retryable } });
+  if (event.code === 'connection_error')
+    return new APIConnectionError({ message: event.message, options: { retryable } });
+  if (event.status !== undefined) {
+    return new APIStatusError({
+      message: event.message,
+      options: { statusCode: event.status, retryable, body },
+    });
+  }
+  return new APIError(event.message, { retryable: false, body });
+}

@@ -1,0 +1,249 @@
+/**
+ * AssistantLLM's options: the seed's snake_case `load_options` and `tools`, plus camelCase
+ * options for the client, the backend and limits. Validated once, up front, with errors that
+ * name the field.
+ */
+import OpenAI from 'openai';
+import type { ApiKind } from './backends/backend.js';
+import type { BackendConfig } from './backends/config.js';
+import type { StoredPromptRef } from './backends/responses.js';
+import { ConfigError } from './errors.js';
+import { consoleLogger, type Logger } from './logger.js';
+import { validateTools, type BuiltInTool } from './tools.js';
+import type { RunTransport } from './transport.js';
+import type { RedisTransportOptions } from '../queues/redis-transport.js';
+
+interface CommonOptions {
+  /** Default tools for every run; per-run tools passed to process() replace them. */
+  tools?: BuiltInTool[];
+  /** A ready client; otherwise one is made from apiKey / baseURL or OPENAI_API_KEY / OPENAI_BASE_URL. */
+  openai?: OpenAI;
+  apiKey?: string;
+  baseURL?: string;
+  /** Retries of the OpenAI client for 429 / 5xx / connection errors before a run starts. Default 2. */
+  maxRetries?: number;
+  /** A run that waits longer than this for tool outputs is cancelled (RunError). Default 120 000. */
+  toolOutputTimeoutMs?: number;
+  /** A stream that sends nothing for this long fails the run. Default 60 000. */
+  streamIdleTimeoutMs?: number;
+  /** Tool outputs above this size (UTF-8 bytes) are replaced with an error output. Default 512 KiB. */
+  maxToolOutputBytes?: number;
+  logger?: Logger;
+  /**
+   * Where runs execute. Default: in this process. Fleet mode: `{ redis: 'redis://...', session:
+   * { room, participant } }` (or a RedisTransport); runs then execute in worker processes, which
+   * hold the OpenAI key, and the rest of these options only describe the assistant.
+   */
+  transport?: RunTransport | RedisTransportOptions;
+}
+
+/** The seed's options: the Assistants API v2 with an assistant id. */
+export interface AssistantsApiOptions extends CommonOptions {
+  api?: 'assistants';
+  load_options: {
+    assistant_id: string;
+    thread_id?: string;
+  };
+}
+
+/** The Responses + Conversations API: the assistant is configuration or a stored prompt. */
+export interface ResponsesApiOptions extends CommonOptions {
+  api: 'responses';
+  load_options?: {
+    /** Accepted for symmetry with the seed; the Responses API has no assistants. */
+    assistant_id?: string;
+    /** An existing conversation id (conv_...); same as conversation_id. */
+    thread_id?: string;
+  };
+  conversation_id?: string;
+  /** The model, unless the stored prompt sets it. Default: OPENAI_MODEL, else 'gpt-4.1-mini'. */
+  model?: string;
+  instructions?: string;
+  prompt?: StoredPromptRef;
+  /** Vector stores for file_search (the Responses API names them on the tool). */
+  fileSearch?: { vectorStoreIds: string[] };
+}
+
+export type AssistantOptions = AssistantsApiOptions | ResponsesApiOptions;
+
+/** OpenAI accepts at most this many characters in one message. */
+export const MAX_MESSAGE_CHARS = 256_000;
+
+/** The Responses backend's model when neither options, OPENAI_MODEL nor a stored prompt set one. */
+export const DEFAULT_RESPONSES_MODEL = 'gpt-4.1-mini';
+
+export interface ResolvedOptions {
+  api: ApiKind;
+  assistantId: string | undefined;
+  threadId: string | undefined;
+  model: string;
+  tools: BuiltInTool[];
+  logger: Logger;
+  maxToolOutputBytes: number;
+  transport: RunTransport | RedisTransportOptions | undefined;
+  /** The backend's description, without secrets: it also travels to fleet workers. */
+  backendConfig: BackendConfig;
+  /** Makes the OpenAI client; only called when runs execute in this process. */
+  client: () => OpenAI;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function positiveInt(value: unknown, field: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new ConfigError(field, `expected a positive whole number, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ConfigError(field, `expected a non-empty string, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export function resolveOptions(raw: unknown): ResolvedOptions {
+  if (!isRecord(raw)) throw new ConfigError('options', 'expected an options object');
+  const api = raw.api ?? 'assistants';
+  if (api !== 'assistants' && api !== 'responses') {
+    throw new ConfigError(
+      'api',
+      `expected 'assistants' or 'responses', got ${JSON.stringify(api)}`,
+    );
+  }
+  const load = raw.load_options;
+  if (load !== undefined && !isRecord(load)) {
+    throw new ConfigError(
+      'load_options',
+      'expected an object with assistant_id and optional thread_id',
+    );
+  }
+  const assistantId = optionalString(load?.assistant_id, 'load_options.assistant_id');
+  if (api === 'assistants' && !assistantId) {
+    throw new ConfigError(
+      'load_options.assistant_id',
+      "required: the id of your OpenAI assistant (asst_...), or use api: 'responses' with a model or prompt",
+    );
+  }
+  const threadId = optionalString(load?.thread_id, 'load_options.thread_id');
+  const conversationId = optionalString(raw.conversation_id, 'conversation_id');
+  if (threadId && conversationId && threadId !== conversationId) {
+    throw new ConfigError(
+      'conversation_id',
+      'differs from load_options.thread_id; give one of them',
+    );
+  }
+  const tools = validateTools(raw.tools, 'tools');
+  const model = optionalString(raw.model, 'model');
+  const instructions = optionalString(raw.instructions, 'instructions');
+  const prompt = raw.prompt;
+  if (
+    prompt !== undefined &&
+    (!isRecord(prompt) || typeof prompt.id !== 'string' || prompt.id === '')
+  ) {
+    throw new ConfigError(
+      'prompt',
+      'expected { id: string, version?: string, variables?: object }',
+    );
+  }
+  const fileSearch = raw.fileSearch;
+  const vectorStoreIds = isRecord(fileSearch) ? fileSearch.vectorStoreIds : undefined;
+  if (
+    fileSearch !== undefined &&
+    (!Array.isArray(vectorStoreIds) || vectorStoreIds.some((v) => typeof v !== 'string'))
+  ) {
+    throw new ConfigError('fileSearch.vectorStoreIds', 'expected an array of vector store ids');
+  }
+  const logger = (raw.logger as Logger | undefined) ?? consoleLogger();
+  if (api === 'responses' && tools.some((t) => t.type === 'file_search') && !vectorStoreIds) {
+    logger.warn(
+      "file_search with api: 'responses' searches only the vector stores in fileSearch.vectorStoreIds, and none are set",
+    );
+  }
+  // Without a model or stored prompt the Responses backend falls back to a documented default.
+  const responsesModel =
+    model ?? (prompt ? undefined : (process.env.OPENAI_MODEL ?? DEFAULT_RESPONSES_MODEL));
+  const limits = {
+    toolOutputTimeoutMs: positiveInt(raw.toolOutputTimeoutMs, 'toolOutputTimeoutMs', 120_000),
+    streamIdleTimeoutMs: positiveInt(raw.streamIdleTimeoutMs, 'streamIdleTimeoutMs', 60_000),
+  };
+  const maxRetries =
+    raw.maxRetries === undefined ? 2 : positiveIntOrZero(raw.maxRetries, 'maxRetries');
+  return {
+    api,
+    assistantId,
+    threadId: threadId ?? conversationId,
+    model: (api === 'assistants' ? assistantId : responsesModel) ?? 'prompt',
+    tools,
+    logger,
+    maxToolOutputBytes: positiveInt(raw.maxToolOutputBytes, 'maxToolOutputBytes', 512 * 1024),
+    transport: validateTransport(raw.transport),
+    backendConfig:
+      api === 'assistants'
+        ? { api, assistantId: assistantId!, limits }
+        : {
+            api,
+            ...(responsesModel ? { model: responsesModel } : {}),
+            ...(instructions ? { instructions } : {}),
+            ...(prompt ? { prompt: prompt as unknown as StoredPromptRef } : {}),
+            ...(vectorStoreIds ? { vectorStoreIds: vectorStoreIds as string[] } : {}),
+            limits,
+          },
+    client: () => makeClient(raw, maxRetries),
+  };
+}
+
+function positiveIntOrZero(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new ConfigError(
+      field,
+      `expected a whole number of 0 or more, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+function makeClient(raw: Record<string, unknown>, maxRetries: number): OpenAI {
+  if (raw.openai !== undefined) {
+    if (!(raw.openai instanceof OpenAI))
+      throw new ConfigError('openai', 'expected an OpenAI client instance');
+    return raw.openai;
+  }
+  const apiKey = optionalString(raw.apiKey, 'apiKey') ?? process.env.OPENAI_API_KEY;
+  if (!apiKey) {
+    throw new ConfigError(
+      'apiKey',
+      'no OpenAI API key: set OPENAI_API_KEY or pass apiKey (or an openai client)',
+    );
+  }
+  const baseURL = optionalString(raw.baseURL, 'baseURL');
+  return new OpenAI({ apiKey, maxRetries, ...(baseURL ? { baseURL } : {}) });
+}
+
+function validateTransport(value: unknown): RunTransport | RedisTransportOptions | undefined {
+  if (value === undefined) return undefined;
+  if (!isRecord(value))
+    throw new ConfigError('transport', 'expected a transport or { redis: url, session }');
+  if (typeof value.startRun === 'function') return value as unknown as RunTransport;
+  if (typeof value.redis !== 'string' && !isRecord(value.redis)) {
+    throw new ConfigError(
+      'transport.redis',
+      'expected a Redis URL such as redis://127.0.0.1:6379 or ioredis options',
+    );
+  }
+  const session = value.session;
+  if (
+    session !== undefined &&
+    (!isRecord(session) ||
+      typeof session.room !== 'string' ||
+      typeof session.participant !== 'string')
+  ) {
+    throw new ConfigError('transport.session', 'expected { room: string, participant: string }');
+  }
+  return value as unknown as RedisTransportOptions;
+}

@@ -1,0 +1,2 @@
+/** `@livekit/agents-plugin-assistant/testing`: the local OpenAI-compatible server. */
+export * from './emulator/index.js';

@@ -1,0 +1,43 @@
+/**
+ * A transport carries one run's events from where the run executes to the AssistantLLM that
+ * asked for it, and carries tool outputs and cancels back. In one process the run executes
+ * right here; in a fleet it executes in a worker and the events cross Redis.
+ */
+import type OpenAI from 'openai';
+import type { RunRequest } from './backends/backend.js';
+import { createBackend, type BackendConfig } from './backends/config.js';
+import type { RunEvent, RunEventBody, ToolOutput } from './events.js';
+
+export interface RunChannel extends AsyncIterable<RunEvent> {
+  submitToolOutputs(outputs: ToolOutput[]): Promise<void>;
+  /** Cancels the run; resolves once the thread is free for the next run. */
+  cancel(): Promise<void>;
+}
+
+export interface RunTransport {
+  /** Starts a run of `request` with the backend `backend` describes (no secrets in it). */
+  startRun(request: RunRequest, backend: BackendConfig): RunChannel;
+  close(): Promise<void>;
+}
+
+/** Numbers a run's events from 1, as they leave the backend. */
+export async function* sequenced(events: AsyncIterable<RunEventBody>): AsyncGenerator<RunEvent> {
+  let seq = 0;
+  for await (const event of events) yield { ...event, seq: ++seq };
+}
+
+/** Single-process mode: the backend runs in this process and events are handed over in memory. */
+export class InMemoryTransport implements RunTransport {
+  constructor(private readonly client: OpenAI) {}
+
+  startRun(request: RunRequest, backend: BackendConfig): RunChannel {
+    const run = createBackend(backend, this.client).startRun(request);
+    return {
+      [Symbol.asyncIterator]: () => sequenced(run)[Symbol.asyncIterator](),
+      submitToolOutputs: async (outputs) => run.submitToolOutputs(outputs),
+      cancel: () => run.cancel(),
+    };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,246 @@
+/**
+ * Session actors bound to rooms: a stand-in for @livekit/rtc-node's Room emits the same events
+ * with the same participant shapes; conversations are real voice.AgentSessions driven text-only;
+ * runs go through the real Redis to a real BullMQ worker.
+ */
+import { initializeLogger, voice } from '@livekit/agents';
+import { RoomEvent } from '@livekit/rtc-node';
+import { EventEmitter } from 'node:events';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ActorHost } from '../actors/actor-host.js';
+import { bindRoom, type ParticipantLike, type RoomLike } from '../actors/room-binding.js';
+import { RunWorker } from '../queues/run-worker.js';
+import { AssistantLLM, consoleLogger } from '../src/index.js';
+import { EmulatorServer } from '../src/testing.js';
+import { SCRIPTS } from './support/assistant.js';
+import { startEmulator, TEST_API_KEY, type EmulatorFixture } from './support/emulator.js';
+import { keysWithTtl, REDIS_URL, uniqueNames } from './support/fleet.js';
+
+initializeLogger({ pretty: false, level: 'error' });
+
+/** Shaped like @livekit/rtc-node's RemoteParticipant where the binding looks. */
+interface FakeParticipant extends ParticipantLike {
+  sid: string;
+  name: string;
+  metadata: string;
+  attributes: Record<string, string>;
+}
+
+class FakeRoom extends EventEmitter implements RoomLike {
+  readonly remoteParticipants = new Map<string, FakeParticipant>();
+  constructor(readonly name: string) {
+    super();
+  }
+  join(identity: string): FakeParticipant {
+    const participant = {
+      identity,
+      sid: `PA_${identity}`,
+      name: identity,
+      metadata: '',
+      attributes: {},
+    };
+    this.remoteParticipants.set(identity, participant);
+    this.emit(RoomEvent.ParticipantConnected, participant);
+    return participant;
+  }
+  leave(identity: string): void {
+    const participant = this.remoteParticipants.get(identity);
+    if (!participant) return;
+    this.remoteParticipants.delete(identity);
+    this.emit(RoomEvent.ParticipantDisconnected, participant);
+  }
+  disconnect(): void {
+    this.emit(RoomEvent.Disconnected, 'CLIENT_INITIATED');
+  }
+  boundListeners(): number {
+    return [
+      RoomEvent.ParticipantConnected,
+      RoomEvent.ParticipantDisconnected,
+      RoomEvent.Disconnected,
+    ]
+      .map((e) => this.listenerCount(e))
+      .reduce((a, b) => a + b, 0);
+  }
+}
+
+let fx: EmulatorFixture;
+let worker: RunWorker;
+const names = uniqueNames('actors');
+
+beforeAll(async () => {
+  fx = await startEmulator({ scripts: SCRIPTS, tokenDelayMs: 1, recordEvents: false });
+  worker = new RunWorker({
+    redis: REDIS_URL,
+    openai: new OpenAI({ apiKey: TEST_API_KEY, baseURL: fx.baseURL }),
+    ...names,
+    concurrency: 100,
+    logger: consoleLogger('error'),
+  });
+  await worker.ready();
+});
+
+afterAll(async () => {
+  await worker.close();
+  await fx.emulator.close();
+});
+
+function makeHost(passivateAfterMs = 60_000): ActorHost {
+  return new ActorHost({
+    passivateAfterMs,
+    create: (identity) =>
+      new AssistantLLM({
+        load_options: { assistant_id: EmulatorServer.defaultAssistantId },
+        transport: { redis: REDIS_URL, ...names, session: identity },
+        logger: consoleLogger('error'),
+      }),
+  });
+}
+
+/** Binds a room; every participant's AgentSession is kept so the test can talk through it. */
+function bind(room: FakeRoom, host: ActorHost, onLeave: 'cancel' | 'finish' = 'cancel') {
+  const sessions = new Map<string, voice.AgentSession>();
+  const binding = bindRoom(room, {
+    host,
+    onLeave,
+    startConversation: async (participant, llm) => {
+      const session = new voice.AgentSession({
+        llm,
+        vad: null,
+        turnHandling: { turnDetection: 'manual' },
+      });
+      session.on(voice.AgentSessionEventTypes.Error, () => undefined);
+      await session.start({ agent: new voice.Agent({ instructions: 'Answer briefly.' }) });
+      sessions.set(participant.identity, session);
+      return {
+        close: async () => {
+          sessions.delete(participant.identity);
+          await session.close();
+        },
+      };
+    },
+  });
+  return { binding, sessions };
+}
+
+async function say(
+  sessions: Map<string, voice.AgentSession>,
+  identity: string,
+  text: string,
+): Promise<string> {
+  await expect.poll(() => sessions.has(identity), { timeout: 10_000 }).toBe(true);
+  const result = await sessions.get(identity)!.run({ userInput: text }).wait();
+  const reply = result.events.find((e) => e.type === 'message');
+  return reply?.type === 'message' ? (reply.item.textContent ?? '') : '';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+describe('session actors bound to rooms', () => {
+  it('50 participants join and leave at random across 3 rooms: one actor each, own thread, nothing leaked', async () => {
+    const timersBefore = timers();
+    const host = makeHost();
+    const rooms = [new FakeRoom('alpha'), new FakeRoom('beta'), new FakeRoom('gamma')];
+    // Two are in their rooms before the agent arrives.
+    rooms[0]!.join('early-0');
+    rooms[1]!.join('early-1');
+    const bound = rooms.map((room) => ({ room, ...bind(room, host) }));
+    let random = 42;
+    const next = () => (random = (random * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const threads = new Map<string, string>();
+    const people = Array.from({ length: 48 }, (_, i) => ({
+      identity: `user ${i}:{x}*`,
+      at: i % 3,
+    }));
+    const everyone = [{ identity: 'early-0', at: 0 }, { identity: 'early-1', at: 1 }, ...people];
+
+    await Promise.all(
+      everyone.map(async ({ identity, at }) => {
+        const { room, sessions } = bound[at]!;
+        await sleep(next() * 400);
+        if (!room.remoteParticipants.has(identity)) room.join(identity);
+        expect(host.actor({ room: room.name, participant: identity }).actor.state).not.toBe(
+          'stopped',
+        );
+        const reply = await say(sessions, identity, `hello from ${room.name}/${identity}`);
+        expect(reply).toBe(`You said: hello from ${room.name}/${identity}`);
+        const actor = host.find(host.actor({ room: room.name, participant: identity }).actor.sid)!;
+        threads.set(`${room.name}/${identity}`, actor.currentThreadId!);
+        await sleep(next() * 300);
+        room.leave(identity);
+      }),
+    );
+    // Everyone had their own actor and thread.
+    expect(threads.size).toBe(50);
+    expect(new Set(threads.values()).size).toBe(50);
+    // Leaving stopped every actor and closed every conversation.
+    await expect.poll(() => host.size, { timeout: 10_000 }).toBe(0);
+    for (const { sessions, binding } of bound) {
+      await expect.poll(() => sessions.size).toBe(0);
+      expect(binding.participants.size).toBe(0);
+    }
+    for (const { room } of bound) room.disconnect();
+    for (const { room } of bound) expect(room.boundListeners()).toBe(0);
+    await host.close();
+    // Shared Redis connections close after 2 s idle; then no timer of ours is left.
+    await sleep(2_500);
+    expect(timers()).toBeLessThanOrEqual(timersBefore);
+    const keys = await keysWithTtl(names.prefix);
+    expect(keys.filter((k) => k.ttl === -1)).toEqual([]);
+    // No thread lock is left; the room side's reader is gone (only the live worker's remains).
+    expect(keys.filter((k) => k.key.endsWith(':lock'))).toEqual([]);
+    expect(keys.filter((k) => k.key.endsWith(':wake'))).toHaveLength(1);
+  }, 90_000);
+
+  it('passivates an idle actor and brings it back on the next message with the same thread', async () => {
+    const host = makeHost(100);
+    const room = new FakeRoom('delta');
+    const { sessions, binding } = bind(room, host);
+    room.join('sleeper');
+    expect(await say(sessions, 'sleeper', 'first words')).toBe('You said: first words');
+    const { actor } = host.actor({ room: 'delta', participant: 'sleeper' });
+    const thread = actor.currentThreadId;
+    expect(await host.sweep(Date.now() + 1_000)).toBe(1);
+    expect(actor.state).toBe('passive');
+    expect(await say(sessions, 'sleeper', 'second words')).toBe('You said: second words');
+    expect(actor.state).toBe('active');
+    expect(actor.currentThreadId).toBe(thread);
+    const messages = await fx.client.beta.threads.messages.list(thread!, { order: 'asc' });
+    expect(
+      messages.data
+        .filter((m) => m.role === 'user')
+        .map((m) => (m.content[0]?.type === 'text' ? m.content[0].text.value : '')),
+    ).toEqual(['first words', 'second words']);
+    await binding.close();
+    await host.close();
+  }, 30_000);
+
+  it('a participant who leaves mid-run: cancelled by default, allowed to finish when configured', async () => {
+    for (const mode of ['cancel', 'finish'] as const) {
+      const host = makeHost();
+      const room = new FakeRoom(`epsilon-${mode}`);
+      const { sessions, binding } = bind(room, host, mode);
+      room.join('leaver');
+      await expect.poll(() => sessions.has('leaver')).toBe(true);
+      const { actor } = host.actor({ room: room.name, participant: 'leaver' });
+      const llm = actor.activate();
+      const stream = llm.process('slow goodbye');
+      const chunks: string[] = [];
+      const reading = (async () => {
+        for await (const chunk of stream) chunks.push(chunk);
+      })().catch(() => undefined);
+      await expect.poll(() => chunks.length).toBeGreaterThan(1);
+      const runs = await fx.client.beta.threads.runs.list(llm.threadId!);
+      room.leave('leaver');
+      await expect.poll(() => host.size, { timeout: 10_000 }).toBe(0);
+      await reading;
+      const run = await fx.client.beta.threads.runs.retrieve(runs.data[0]!.id, {
+        thread_id: llm.threadId!,
+      });
+      expect(run.status).toBe(mode === 'cancel' ? 'cancelled' : 'completed');
+      await binding.close();
+      await host.close();
+    }
+  }, 30_000);
+});

@@ -1,0 +1,274 @@
+/**
+ * Fleet faults against real Redis and real worker processes: a worker killed mid-stream, Redis
+ * restarted mid-run, identities made of Redis-special characters, and a scan for secrets.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RunError } from '../src/index.js';
+import { exited, startCli } from './support/cli.js';
+import { startEmulator, TEST_API_KEY, type EmulatorFixture } from './support/emulator.js';
+import { fleetLLM, REDIS_URL, startWorker, uniqueNames, type FleetNames } from './support/fleet.js';
+
+let fx: EmulatorFixture;
+const BOARD_SECRET = 'board-password-7f3a9c';
+const ENDLESS = Array.from({ length: 300 }, (_, i) => `e${i}`).join(' ');
+const STEADY = Array.from({ length: 40 }, (_, i) => `s${i}`).join(' ');
+
+beforeAll(async () => {
+  fx = await startEmulator({
+    scripts: [
+      { message: 'endless', script: { tokenDelayMs: 100, steps: [{ text: ENDLESS }] } },
+      { message: 'steady', script: { tokenDelayMs: 50, steps: [{ text: STEADY }] } },
+    ],
+  });
+});
+afterAll(() => fx.emulator.close());
+
+async function text(stream: AsyncIterable<string>): Promise<string> {
+  let out = '';
+  for await (const chunk of stream) out += chunk;
+  return out;
+}
+
+async function userMessages(threadId: string): Promise<string[]> {
+  const list = await fx.client.beta.threads.messages.list(threadId, { order: 'asc' });
+  return list.data
+    .filter((m) => m.role === 'user')
+    .map((m) => (m.content[0]?.type === 'text' ? m.content[0].text.value : ''));
+}
+
+describe('fleet faults', () => {
+  it('a worker killed with SIGKILL mid-stream: taken over within seconds, the caller hears RunError, the thread is clean', async () => {
+    const names = uniqueNames('sigkill');
+    const doomed = await startWorker(names, fx.baseURL);
+    const llm = fleetLLM('assistants', names, { room: 'k', participant: `victim-${Date.now()}` });
+    const chunks: string[] = [];
+    let killedAt = 0;
+    let rescuer: Promise<Awaited<ReturnType<typeof startWorker>>> | undefined;
+    const error = await (async () => {
+      for await (const chunk of llm.process('endless')) {
+        chunks.push(chunk);
+        if (chunks.length === 3) {
+          doomed.child.kill('SIGKILL');
+          killedAt = Date.now();
+          rescuer = startWorker(names, fx.baseURL);
+        }
+      }
+    })().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    const recoveredInMs = Date.now() - killedAt;
+    const backup = await rescuer!;
+    try {
+      expect(error).toBeInstanceOf(RunError);
+      expect(error).toMatchObject({ code: 'worker_lost' });
+      expect(recoveredInMs).toBeLessThan(20_000);
+      const runs = await fx.client.beta.threads.runs.list(llm.threadId!);
+      expect(
+        runs.data.every((r) => ['cancelled', 'completed', 'failed', 'expired'].includes(r.status)),
+      ).toBe(true);
+      expect(await userMessages(llm.threadId!)).toEqual(['endless']);
+      expect(await text(llm.process('after the crash'))).toBe('You said: after the crash');
+      expect(await userMessages(llm.threadId!)).toEqual(['endless', 'after the crash']);
+    } finally {
+      await backup.stop();
+      await doomed.stop();
+    }
+  }, 60_000);
+
+  describe('Redis restarted mid-run', () => {
+    const port = 6390 + (process.pid % 50);
+    const url = `redis://127.0.0.1:${port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'redis-restart-'));
+    let redis: ChildProcess;
+
+    const startRedis = async () => {
+      // Append-only persistence, so that what was queued survives the restart (as in production).
+      redis = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'always',
+          '--dir',
+          dir,
+        ],
+        { stdio: 'ignore' },
+      );
+      const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 50 });
+      probe.on('error', () => undefined);
+      for (let i = 0; i < 100; i++) {
+        if ((await probe.ping().catch(() => null)) === 'PONG') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      probe.disconnect();
+    };
+
+    beforeAll(startRedis);
+    afterAll(async () => {
+      redis.kill('SIGTERM');
+      await exited(redis);
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('clients and workers reconnect; the run in flight finishes and the queued one is not lost', async () => {
+      const names: FleetNames = uniqueNames('restart');
+      const worker = await startWorker(names, fx.baseURL, ['--redis', url, '--concurrency', '1']);
+      try {
+        const a = fleetLLM(
+          'assistants',
+          { ...names },
+          { room: 'r', participant: 'a' },
+          { transport: { redis: url, ...names, session: { room: 'r', participant: 'a' } } },
+        );
+        const b = fleetLLM(
+          'assistants',
+          { ...names },
+          { room: 'r', participant: 'b' },
+          { transport: { redis: url, ...names, session: { room: 'r', participant: 'b' } } },
+        );
+        const chunks: string[] = [];
+        let restarted: Promise<void> | undefined;
+        let queued: Promise<string> | undefined;
+        const first = (async () => {
+          for await (const chunk of a.process('steady')) {
+            chunks.push(chunk);
+            if (chunks.length === 5) {
+              // With concurrency 1 this run waits in the queue while Redis goes away.
+              queued = text(b.process('queued during the restart'));
+              restarted = (async () => {
+                await new Promise((r) => setTimeout(r, 100));
+                redis.kill('SIGKILL');
+                await exited(redis);
+                await startRedis();
+              })();
+            }
+          }
+        })().then(
+          () => null,
+          (e: unknown) => e,
+        );
+        const outcome = await first;
+        await restarted;
+        // Finished, or failed cleanly: never a hang, never a half-silent caller.
+        if (outcome === null) expect(chunks.join('')).toBe(STEADY);
+        else expect(outcome).toBeInstanceOf(RunError);
+        expect(await queued).toBe('You said: queued during the restart');
+      } finally {
+        await worker.stop();
+      }
+    }, 60_000);
+  });
+
+  it('keeps sessions apart whatever their identities: Redis-special characters and 1 KB names', async () => {
+    const names = uniqueNames('identities');
+    const worker = await startWorker(names, fx.baseURL);
+    try {
+      const identities = [
+        '*',
+        '{a}',
+        '{a}:b',
+        'a b',
+        'line\nbreak',
+        'x'.repeat(1024),
+        '}{:*? \n\t',
+      ];
+      const sessions = identities.map((participant) => ({
+        participant,
+        llm: fleetLLM('assistants', names, { room: 'r:{1}*', participant }),
+      }));
+      const replies = await Promise.all(
+        sessions.map(({ participant, llm }) =>
+          text(llm.process(`I am ${participant.slice(0, 20)}`)),
+        ),
+      );
+      replies.forEach((reply, i) =>
+        expect(reply).toBe(`You said: I am ${identities[i]!.slice(0, 20)}`),
+      );
+      const threads = sessions.map(({ llm }) => llm.threadId);
+      expect(new Set(threads).size).toBe(identities.length);
+      const redis = new Redis(REDIS_URL);
+      const keys = await redis.keys(`${names.prefix}:*`);
+      redis.disconnect();
+      // Keys name a digest of the session, never the raw identity.
+      expect(
+        keys.every((k) => /^[\w.-]+:(\{[0-9a-f]{32}\}:[\w:-]+|reader:[\w-]+:wake)$/.test(k)),
+      ).toBe(true);
+    } finally {
+      await worker.stop();
+    }
+  }, 60_000);
+
+  it('writes no secret (API key, board credentials) into Redis or the logs', async () => {
+    const names = uniqueNames('secrets');
+    const worker = await startWorker(names, fx.baseURL, ['--log-level', 'debug']);
+    const board = await startCli(
+      ['board', '--port', '0', '--queue', names.queue],
+      /board listening on (\S+)/,
+      {
+        REDIS_URL,
+        BOARD_USER: 'board-admin',
+        BOARD_PASSWORD: BOARD_SECRET,
+      },
+    );
+    const auth = `Basic ${Buffer.from(`board-admin:${BOARD_SECRET}`).toString('base64')}`;
+    expect(
+      (await fetch(`${board.match[1]}api/queues`, { headers: { authorization: auth } })).status,
+    ).toBe(200);
+    expect(
+      (
+        await fetch(`${board.match[1]}api/queues`, {
+          headers: { authorization: 'Basic bm9ib2R5Ondyb25n' },
+        })
+      ).status,
+    ).toBe(401);
+    const llm = fleetLLM('assistants', names, { room: 'vault', participant: 'alice' });
+    llm.onToolCallCreated = () => 'ok';
+    await text(llm.process('hello'));
+    await text(llm.process('hello again'));
+    await worker.stop();
+    board.child.kill('SIGTERM');
+    await exited(board.child);
+    const redis = new Redis(REDIS_URL);
+    const found: string[] = [];
+    for (const pattern of [`${names.prefix}:*`, `bull:${names.queue}:*`]) {
+      for (const key of await redis.keys(pattern)) {
+        const type = await redis.type(key);
+        const value =
+          type === 'string'
+            ? await redis.get(key)
+            : type === 'hash'
+              ? JSON.stringify(await redis.hgetall(key))
+              : type === 'stream'
+                ? JSON.stringify(await redis.xrange(key, '-', '+'))
+                : type === 'list'
+                  ? JSON.stringify(await redis.lrange(key, 0, -1))
+                  : type === 'zset'
+                    ? JSON.stringify(await redis.zrange(key, '0', '-1'))
+                    : type === 'set'
+                      ? JSON.stringify(await redis.smembers(key))
+                      : '';
+        if ([TEST_API_KEY, BOARD_SECRET].some((secret) => `${key} ${value}`.includes(secret)))
+          found.push(key);
+      }
+    }
+    redis.disconnect();
+    expect(found).toEqual([]);
+    for (const output of [worker.output(), board.output()]) {
+      expect(output).not.toContain(TEST_API_KEY);
+      expect(output).not.toContain(BOARD_SECRET);
+    }
+  }, 60_000);
+});

@@ -1,0 +1,161 @@
+/** Faults from the OpenAI side and bad input, on both backends: every run ends, nothing hangs. */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, RunError, type ToolCall } from '../src/index.js';
+import { APIS, captureLogger, collect, makeLLM, type Api } from './support/assistant.js';
+import { invalidEvents, startEmulator, type EmulatorFixture } from './support/emulator.js';
+
+let fx: EmulatorFixture;
+const LONG = Array.from({ length: 12 }, (_, i) => `w${i}`).join(' ');
+
+beforeAll(async () => {
+  fx = await startEmulator({
+    scripts: [
+      {
+        message: 'drop',
+        script: {
+          tokenDelayMs: 5,
+          steps: [{ text: 'before the drop ' }, { dropConnection: true }, { text: 'and after it' }],
+        },
+      },
+      {
+        message: 'stall',
+        script: { steps: [{ text: 'waiting ' }, { stallMs: 3_000 }, { text: 'late' }] },
+      },
+      { message: 'expire', script: { steps: [{ expire: true }] } },
+      {
+        message: 'bad json',
+        script: {
+          steps: [
+            { functionCalls: [{ name: 'get_weather', arguments: '{"location": "Par' }] },
+            { text: (c) => `got ${c.toolOutputs[0]?.output}` },
+          ],
+        },
+      },
+      {
+        message: 'unknown fn',
+        script: {
+          steps: [
+            { functionCalls: [{ name: 'no_such_fn', arguments: {} }] },
+            { text: (c) => `got ${c.toolOutputs[0]?.output}` },
+          ],
+        },
+      },
+      { message: 'long', script: { steps: [{ text: LONG }] } },
+    ],
+  });
+});
+afterAll(() => fx.emulator.close());
+afterEach(() => {
+  expect(invalidEvents(fx.emulator)).toEqual([]);
+  fx.emulator.clearRecords();
+});
+
+const failure = (stream: AsyncIterable<string>) =>
+  collect(stream).then(
+    () => null,
+    (e: unknown) => e,
+  );
+
+/** A rule that answers the first `times` requests with `status`, then a reply. */
+function flaky(api: Api, status: number, times: number): string {
+  const message = `flaky ${api} ${status} ${times} ${Math.random()}`;
+  fx.emulator.addScript({
+    message,
+    script: { failRequests: { status, times, retryAfterSeconds: 0 }, steps: [{ text: 'served' }] },
+  });
+  return message;
+}
+
+describe.each(APIS)('faults on the %s API', (api) => {
+  it('retries 429 (with Retry-After) and 5xx with backoff, then succeeds', async () => {
+    const llm = makeLLM(api, fx.baseURL, { maxRetries: 2 });
+    expect(await collect(llm.process(flaky(api, 429, 2)))).toBe('served');
+    expect(await collect(llm.process(flaky(api, 503, 1)))).toBe('served');
+    expect(fx.emulator.requests.filter((r) => r.status === 429 || r.status === 503)).toHaveLength(
+      3,
+    );
+  });
+
+  it('gives up after the retries with RunError carrying the status, and the thread takes the next run', async () => {
+    const llm = makeLLM(api, fx.baseURL, { maxRetries: 1 });
+    const error = await failure(llm.process(flaky(api, 429, 5)));
+    expect(error).toBeInstanceOf(RunError);
+    expect(error).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+    expect(await collect(llm.process('next'))).toBe('You said: next');
+  });
+
+  it(
+    api === 'responses'
+      ? 'resumes a dropped stream where it left off'
+      : 'ends a dropped stream cleanly and frees the thread',
+    async () => {
+      const llm = makeLLM(api, fx.baseURL);
+      const chunks: string[] = [];
+      const error = await (async () => {
+        for await (const chunk of llm.process('drop please')) chunks.push(chunk);
+      })().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      if (api === 'responses') {
+        expect(error).toBeNull();
+        expect(chunks.join('')).toBe('before the drop and after it');
+        expect(
+          fx.emulator.requests.some((r) => r.method === 'GET' && /\/responses\/resp_/.test(r.path)),
+        ).toBe(true);
+      } else {
+        expect(error).toBeInstanceOf(RunError);
+        expect(error).toMatchObject({ code: 'connection_error' });
+        // Whatever arrived before the connection broke, and nothing after it.
+        expect(chunks.length).toBeGreaterThan(0);
+        expect('before the drop '.startsWith(chunks.join(''))).toBe(true);
+      }
+      expect(await collect(llm.process('next'))).toBe('You said: next');
+    },
+  );
+
+  it('times out a stalled stream with RunError (code timeout) and cancels the run', async () => {
+    const llm = makeLLM(api, fx.baseURL, { streamIdleTimeoutMs: 300 });
+    const error = await failure(llm.process('stall'));
+    expect(error).toBeInstanceOf(RunError);
+    expect(error).toMatchObject({ code: 'timeout' });
+    expect(fx.emulator.requests.some((r) => r.path.endsWith('/cancel'))).toBe(true);
+    expect(await collect(llm.process('next'))).toBe('You said: next');
+  });
+
+  it('turns an expired run into RunError', async () => {
+    const error = await failure(makeLLM(api, fx.baseURL).process('expire'));
+    expect(error).toBeInstanceOf(RunError);
+    expect(error).toMatchObject(
+      api === 'assistants' ? { reason: 'expired', code: 'expired' } : { reason: 'failed' },
+    );
+  });
+
+  it('survives malformed argument JSON from the model: the handler error becomes the output', async () => {
+    const logger = captureLogger();
+    const llm = makeLLM(api, fx.baseURL, { logger });
+    llm.onToolCallCreated = (call: ToolCall) =>
+      call.type === 'function' ? JSON.parse(call.function.arguments) : null;
+    const text = await collect(llm.process('bad json'));
+    expect(text).toMatch(/^got \{"error":"Function get_weather failed: .*JSON/);
+    expect(logger.lines.some((l) => l.message === 'tool handler threw')).toBe(true);
+  });
+
+  it('answers a call to an unknown function with an error output', async () => {
+    const llm = makeLLM(api, fx.baseURL, { logger: captureLogger() });
+    llm.onToolCallCreated = (call) =>
+      call.type === 'function' && call.function.name === 'get_weather' ? 'sunny' : null;
+    expect(await collect(llm.process('unknown fn'))).toBe(
+      'got {"error":"Function no_such_fn returned no output."}',
+    );
+  });
+
+  it('refuses an oversized message before anything reaches the server', () => {
+    const llm = makeLLM(api, fx.baseURL);
+    expect(() => llm.process('x'.repeat(256_001))).toThrow(ConfigError);
+    expect(() => llm.process('x'.repeat(256_001))).toThrow(
+      /message: expected at most 256000 characters/,
+    );
+    expect(fx.emulator.requests).toEqual([]);
+  });
+});

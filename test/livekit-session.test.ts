@@ -1,0 +1,206 @@
+import { initializeLogger, llm, voice, type LLMMetrics } from '@livekit/agents';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { AssistantLLM } from '../src/index.js';
+import { APIS, makeLLM, SCRIPTS, type Api } from './support/assistant.js';
+import {
+  invalidEvents,
+  invalidRequests,
+  startEmulator,
+  type EmulatorFixture,
+} from './support/emulator.js';
+
+initializeLogger({ pretty: false, level: 'error' });
+
+let fx: EmulatorFixture;
+const open: voice.AgentSession[] = [];
+
+beforeAll(async () => {
+  fx = await startEmulator({ scripts: SCRIPTS });
+});
+afterAll(() => fx.emulator.close());
+afterEach(async () => {
+  for (const session of open.splice(0)) await session.close();
+  expect(invalidEvents(fx.emulator)).toEqual([]);
+  expect(invalidRequests(fx.emulator)).toEqual([]);
+  fx.emulator.clearRecords();
+});
+
+const weatherCalls: Array<{ location: string }> = [];
+
+function agent(): voice.Agent {
+  return new voice.Agent({
+    instructions: 'Answer briefly.',
+    tools: {
+      get_weather: llm.tool({
+        description: 'Get the weather for a location',
+        parameters: z.object({ location: z.string().describe('City') }),
+        execute: async ({ location }) => {
+          weatherCalls.push({ location });
+          return { location, sky: 'clear' };
+        },
+      }),
+    },
+  });
+}
+
+async function startSession(model: AssistantLLM): Promise<voice.AgentSession> {
+  const session = new voice.AgentSession({
+    llm: model,
+    vad: null,
+    turnHandling: { turnDetection: 'manual' },
+  });
+  // The session re-emits model errors as 'error'; without a listener Node throws inside the
+  // framework's retry loop and the retry never happens.
+  session.on(voice.AgentSessionEventTypes.Error, () => undefined);
+  await session.start({ agent: agent() });
+  open.push(session);
+  return session;
+}
+
+function messages(
+  result: voice.testing.RunResult,
+): Array<{ role: string; text: string; interrupted: boolean }> {
+  return result.events.flatMap((e) =>
+    e.type === 'message'
+      ? [{ role: e.item.role, text: e.item.textContent ?? '', interrupted: e.item.interrupted }]
+      : [],
+  );
+}
+
+async function userTexts(api: Api, threadId: string): Promise<string[]> {
+  if (api === 'assistants') {
+    const list = await fx.client.beta.threads.messages.list(threadId, { order: 'asc' });
+    return list.data
+      .filter((m) => m.role === 'user')
+      .map((m) => (m.content[0]?.type === 'text' ? m.content[0].text.value : ''));
+  }
+  const items = await fx.client.conversations.items.list(threadId);
+  return items.data.flatMap((i) =>
+    i.type === 'message' && i.role === 'user'
+      ? [i.content.map((c) => ('text' in c ? c.text : '')).join('')]
+      : [],
+  );
+}
+
+describe.each(APIS)('AssistantLLM as the llm of a voice.AgentSession (%s API)', (api) => {
+  it('answers plain turns, sending only the new user message each time', async () => {
+    const model = makeLLM(api, fx.baseURL);
+    const metrics: LLMMetrics[] = [];
+    model.on('metrics_collected', (m) => metrics.push(m));
+    const session = await startSession(model);
+    const first = await session.run({ userInput: 'Hello there' }).wait();
+    expect(messages(first)).toEqual([
+      { role: 'assistant', text: 'You said: Hello there', interrupted: false },
+    ]);
+    const second = await session.run({ userInput: 'How are you' }).wait();
+    expect(messages(second)[0]?.text).toBe('You said: How are you');
+    expect(await userTexts(api, model.threadId!)).toEqual(['Hello there', 'How are you']);
+    // The Agent's instructions travel with each run, not into the thread.
+    const runs = fx.emulator.requests.filter((r) =>
+      api === 'assistants' ? /\/runs$/.test(r.path) : r.path === '/v1/responses',
+    );
+    expect(JSON.stringify(runs[0]?.body)).toContain('Answer briefly.');
+    await expect.poll(() => metrics.length).toBeGreaterThanOrEqual(2);
+    expect(metrics[0]).toMatchObject({ cancelled: false });
+    expect(metrics[0]!.completionTokens).toBeGreaterThan(0);
+    expect(metrics[0]!.ttftMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it("runs the Agent's own tool and submits its output to the waiting run", async () => {
+    weatherCalls.length = 0;
+    const model = makeLLM(api, fx.baseURL);
+    const session = await startSession(model);
+    const result = await session.run({ userInput: 'What is the forecast?' }).wait();
+    result.expect.nextEvent().isFunctionCall({ name: 'get_weather', args: { location: 'Paris' } });
+    result.expect.nextEvent().isFunctionCallOutput();
+    result.expect.nextEvent().isMessage({ role: 'assistant' });
+    expect(weatherCalls).toEqual([{ location: 'Paris' }]);
+    expect(messages(result)[0]?.text).toBe('Forecast: {"location":"Paris","sky":"clear"}');
+    // One run: the output went to the waiting run instead of starting another.
+    if (api === 'assistants') {
+      expect(fx.emulator.requests.filter((r) => /\/runs$/.test(r.path))).toHaveLength(1);
+      expect(
+        fx.emulator.requests.filter((r) => r.path.endsWith('/submit_tool_outputs')),
+      ).toHaveLength(1);
+    } else {
+      const created = fx.emulator.requests.filter((r) => r.path === '/v1/responses');
+      expect(created).toHaveLength(2);
+      expect(created[1]!.body.input).toEqual([
+        expect.objectContaining({ type: 'function_call_output' }),
+      ]);
+    }
+    expect(await userTexts(api, model.threadId!)).toEqual(['What is the forecast?']);
+  });
+
+  it('sends calls the Agent has no tool for to onToolCallCreated', async () => {
+    const model = makeLLM(api, fx.baseURL);
+    model.onToolCallCreated = async (call) =>
+      call.type === 'function' && call.function.name === 'search_knowledge_base'
+        ? { results: ['result1', 'result2'] }
+        : null;
+    const session = await startSession(model);
+    const result = await session.run({ userInput: 'lookup TypeScript' }).wait();
+    expect(result.events.map((e) => e.type)).toEqual(['message']);
+    expect(messages(result)[0]?.text).toBe('Found: {"results":["result1","result2"]}');
+  });
+
+  it('cancels the run when the session interrupts, and takes the next turn', async () => {
+    const model = makeLLM(api, fx.baseURL);
+    const metrics: LLMMetrics[] = [];
+    model.on('metrics_collected', (m) => metrics.push(m));
+    const session = await startSession(model);
+    const running = session.run({ userInput: 'tell a slow story' });
+    await expect
+      .poll(() => fx.emulator.events.filter((e) => /delta/.test(e.event)).length)
+      .toBeGreaterThan(2);
+    await session.interrupt().await;
+    const result = await running.wait();
+    const [reply] = messages(result);
+    expect(reply?.interrupted).toBe(true);
+    await expect
+      .poll(() => fx.emulator.requests.filter((r) => r.path.endsWith('/cancel')).length)
+      .toBe(1);
+    await expect.poll(() => metrics.some((m) => m.cancelled)).toBe(true);
+    const next = await session.run({ userInput: 'Are you there' }).wait();
+    expect(messages(next)[0]?.text).toBe('You said: Are you there');
+  });
+
+  it("raises retryable API errors as the framework's APIStatusError, so its retry succeeds", async () => {
+    fx.emulator.addScript({
+      message: `busy ${api}`,
+      script: {
+        failRequests: { status: 429, times: 1, retryAfterSeconds: 0 },
+        steps: [{ text: 'Served after a retry.' }],
+      },
+    });
+    const model = makeLLM(api, fx.baseURL);
+    const errors: Array<{ recoverable: boolean; error: Error }> = [];
+    model.on('error', (e) => errors.push(e));
+    const session = await startSession(model);
+    const result = await session.run({ userInput: `busy ${api}` }).wait();
+    expect(messages(result)[0]?.text).toBe('Served after a retry.');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({
+      recoverable: true,
+      error: { name: 'APIStatusError', statusCode: 429 },
+    });
+  });
+
+  it('raises a failed run as a non-retryable APIError', async () => {
+    const model = makeLLM(api, fx.baseURL);
+    const errors: Array<{ recoverable: boolean; error: Error }> = [];
+    model.on('error', (e) => errors.push(e));
+    const session = await startSession(model);
+    await session.run({ userInput: 'explode now' }).wait();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({
+      recoverable: false,
+      error: { message: 'The model exploded.' },
+    });
+    const runRequests = fx.emulator.requests.filter((r) =>
+      api === 'assistants' ? /\/runs$/.test(r.path) : r.path === '/v1/responses',
+    );
+    expect(runRequests).toHaveLength(1);
+  });
+});

@@ -1,0 +1,94 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisOptions } from '../queues/connection.js';
+import { Keys } from '../queues/keys.js';
+import { StreamReader } from '../queues/stream-reader.js';
+import { REDIS_URL, uniqueNames } from './support/fleet.js';
+
+const names = uniqueNames('reader');
+const keys = new Keys(names.prefix);
+let redis: Redis;
+
+beforeAll(() => {
+  redis = new Redis(REDIS_URL);
+});
+afterAll(async () => {
+  const found = await redis.keys(`${names.prefix}:*`);
+  if (found.length > 0) await redis.del(...found);
+  redis.disconnect();
+});
+
+function collector() {
+  const seen: number[] = [];
+  return { seen, onEntry: (payload: string) => seen.push(Number(payload)) };
+}
+
+describe('StreamReader', () => {
+  it('a subscriber that attaches late gets every entry from the start, in order', async () => {
+    const key = `${names.prefix}:{late}:events`;
+    for (let i = 1; i <= 100; i++) await redis.xadd(key, '*', 'e', String(i));
+    const reader = new StreamReader(new Redis(REDIS_URL), redisOptions(REDIS_URL), keys);
+    const { seen, onEntry } = collector();
+    reader.subscribe(key, onEntry);
+    await expect.poll(() => seen.length).toBe(100);
+    expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    await reader.close();
+  });
+
+  it('reads many streams over one connection and loses nothing when that connection is killed', async () => {
+    const commands = new Redis(REDIS_URL);
+    const reader = new StreamReader(commands, redisOptions(REDIS_URL), keys, () => undefined, 200);
+    const streams = Array.from({ length: 30 }, (_, i) => `${names.prefix}:{s${i}}:events`);
+    const received = streams.map(() => collector());
+    streams.forEach((key, i) => reader.subscribe(key, received[i]!.onEntry));
+    const perStream = 200;
+    let killed = 0;
+    const produce = (async () => {
+      for (let n = 1; n <= perStream; n++) {
+        const pipeline = redis.pipeline();
+        for (const key of streams) pipeline.xadd(key, '*', 'e', String(n));
+        await pipeline.exec();
+        if (n % 50 === 0) {
+          // Drop the reader's connection, as a network blip would.
+          let id: string | undefined;
+          for (let attempt = 0; attempt < 100 && !id; attempt++) {
+            const list = String(await redis.client('LIST'));
+            id = list
+              .split('\n')
+              .find((line) => line.includes(`name=${reader.connectionName}`))
+              ?.match(/\bid=(\d+)/)?.[1];
+            if (!id) await new Promise((r) => setTimeout(r, 20)); // still reconnecting
+          }
+          if (id) {
+            await redis.client('KILL', 'ID', id);
+            killed++;
+          }
+        }
+      }
+    })();
+    await produce;
+    await expect
+      .poll(() => received.every((r) => r.seen.length === perStream), { timeout: 10_000 })
+      .toBe(true);
+    expect(killed).toBe(4);
+    for (const r of received)
+      expect(r.seen).toEqual(Array.from({ length: perStream }, (_, i) => i + 1));
+    await reader.close();
+    commands.disconnect();
+  });
+
+  it('stops delivering after unsubscribe', async () => {
+    const key = `${names.prefix}:{unsub}:events`;
+    const reader = new StreamReader(new Redis(REDIS_URL), redisOptions(REDIS_URL), keys);
+    const { seen, onEntry } = collector();
+    const unsubscribe = reader.subscribe(key, onEntry);
+    await redis.xadd(key, '*', 'e', '1');
+    await expect.poll(() => seen.length).toBe(1);
+    unsubscribe();
+    await redis.xadd(key, '*', 'e', '2');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual([1]);
+    expect(reader.size).toBe(0);
+    await reader.close();
+  });
+});

@@ -1,0 +1,126 @@
+/** Builds AssistantLLMs for either backend against the emulator, with a logger tests can read. */
+import { AssistantLLM, type AssistantOptions, type Logger } from '../../src/index.js';
+import { EmulatorServer, type ScriptRule } from '../../src/testing.js';
+import { TEST_API_KEY } from './emulator.js';
+
+export const APIS = ['assistants', 'responses'] as const;
+export type Api = (typeof APIS)[number];
+
+export interface CapturedLogger extends Logger {
+  lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }>;
+}
+
+export function captureLogger(): CapturedLogger {
+  const lines: CapturedLogger['lines'] = [];
+  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+    lines.push({ level, message, ...(fields ? { fields } : {}) });
+  };
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+type Extra = Partial<Omit<AssistantOptions, 'api' | 'load_options'>> & { thread_id?: string };
+
+export function makeLLM(api: Api, baseURL: string, extra: Extra = {}): AssistantLLM {
+  const { thread_id, ...rest } = extra;
+  const common = { baseURL, apiKey: TEST_API_KEY, maxRetries: 0, ...rest };
+  if (api === 'assistants') {
+    return new AssistantLLM({
+      ...common,
+      load_options: {
+        assistant_id: EmulatorServer.defaultAssistantId,
+        ...(thread_id ? { thread_id } : {}),
+      },
+    } as AssistantOptions);
+  }
+  return new AssistantLLM({
+    ...common,
+    api: 'responses',
+    model: 'emulator-1',
+    instructions: 'You are a test assistant.',
+    fileSearch: { vectorStoreIds: ['vs_test'] },
+    ...(thread_id ? { load_options: { thread_id } } : {}),
+  } as AssistantOptions);
+}
+
+export async function collect(stream: AsyncIterable<string>): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += chunk;
+  return text;
+}
+
+/** Scripts shared by the behaviour suites. Each is chosen by a word in the user's message. */
+export const SCRIPTS: ScriptRule[] = [
+  {
+    message: 'weather',
+    script: {
+      steps: [
+        { text: 'Let me check. ' },
+        {
+          functionCalls: [
+            { name: 'get_weather', arguments: { location: 'Paris' } },
+            { name: 'get_time', arguments: { zone: 'CET' } },
+          ],
+        },
+        { text: (ctx) => `Outputs: ${ctx.toolOutputs.map((o) => o.output).join(' | ')}` },
+      ],
+    },
+  },
+  {
+    message: 'forecast',
+    script: {
+      steps: [
+        { functionCalls: [{ name: 'get_weather', arguments: { location: 'Paris' } }] },
+        { text: (ctx) => `Forecast: ${ctx.toolOutputs.map((o) => o.output).join(' | ')}` },
+      ],
+    },
+  },
+  {
+    message: 'lookup',
+    script: {
+      steps: [
+        { functionCalls: [{ name: 'search_knowledge_base', arguments: { query: 'TypeScript' } }] },
+        { text: (ctx) => `Found: ${ctx.toolOutputs.map((o) => o.output).join(' | ')}` },
+      ],
+    },
+  },
+  {
+    message: 'analyse',
+    script: {
+      steps: [
+        { codeInterpreter: { input: 'print(6*7)', output: '42' } },
+        {
+          fileSearch: {
+            query: 'typescript',
+            results: [{ fileName: 'ts.md', score: 0.9, text: 'TS' }],
+          },
+        },
+        { text: 'Analysis done.' },
+      ],
+    },
+  },
+  {
+    message: 'explode',
+    script: {
+      steps: [
+        { text: 'partial ' },
+        { fail: { code: 'server_error', message: 'The model exploded.' } },
+      ],
+    },
+  },
+  { message: 'expire', script: { steps: [{ expire: true }] } },
+  {
+    message: 'too long',
+    script: { steps: [{ text: 'cut ' }, { incomplete: 'max_completion_tokens' }] },
+  },
+  {
+    message: 'slow',
+    script: {
+      tokenDelayMs: 30,
+      steps: [
+        {
+          text: 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty',
+        },
+      ],
+    },
+  },
+];

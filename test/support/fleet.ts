@@ -1,0 +1,120 @@
+/** Fleet fixtures: worker child processes and a unique queue / prefix per test file. */
+import { Redis } from 'ioredis';
+import type { ChildProcess } from 'node:child_process';
+import { AssistantLLM, type AssistantOptions } from '../../src/index.js';
+import { EmulatorServer } from '../../src/testing.js';
+import type { RedisTransportOptions } from '../../queues/redis-transport.js';
+import type { Api } from './assistant.js';
+import { exited, startCli } from './cli.js';
+import { TEST_API_KEY } from './emulator.js';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface FleetNames {
+  prefix: string;
+  queue: string;
+}
+
+export function uniqueNames(label: string): FleetNames {
+  const tag = `${label}-${process.pid}-${Date.now().toString(36)}`;
+  return { prefix: `t-${tag}`, queue: `q-${tag}` };
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  output: () => string;
+  /** Base URL of /healthz, /readyz and /metrics. */
+  healthURL: string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Workers still running; killed when the test process exits, even after a failed test. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export async function startWorker(
+  names: FleetNames,
+  baseURL: string,
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<WorkerProcess> {
+  const { child, output, match } = await startCli(
+    [
+      'worker',
+      '--queue',
+      names.queue,
+      '--prefix',
+      names.prefix,
+      '--log-level',
+      'warn',
+      '--http-port',
+      '0',
+      ...extra,
+    ],
+    /worker ready.*health and metrics on (\S+)/,
+    { OPENAI_API_KEY: TEST_API_KEY, OPENAI_BASE_URL: baseURL, REDIS_URL, ...env },
+  );
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return {
+    child,
+    output,
+    healthURL: match[1]!,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null && !child.killed) child.kill(signal);
+      return exited(child);
+    },
+  };
+}
+
+export function fleetLLM(
+  api: Api,
+  names: FleetNames,
+  session: { room: string; participant: string },
+  extra: Partial<AssistantOptions> = {},
+): AssistantLLM {
+  const transport: RedisTransportOptions = { redis: REDIS_URL, ...names, session };
+  if (api === 'assistants') {
+    return new AssistantLLM({
+      load_options: { assistant_id: EmulatorServer.defaultAssistantId },
+      transport,
+      ...extra,
+    } as AssistantOptions);
+  }
+  return new AssistantLLM({
+    api: 'responses',
+    model: 'emulator-1',
+    instructions: 'You are a test assistant.',
+    transport,
+    ...extra,
+  } as AssistantOptions);
+}
+
+/** Every key under `prefix` with its TTL in seconds (-1: none). */
+export async function keysWithTtl(prefix: string): Promise<Array<{ key: string; ttl: number }>> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+    return Promise.all(keys.map(async (key) => ({ key, ttl: await redis.ttl(key) })));
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function connectedClients(): Promise<number> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    const info = await redis.info('clients');
+    return Number(/connected_clients:(\d+)/.exec(info)?.[1] ?? NaN) - 1;
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,131 @@
+/** Operating workers: health and metrics, graceful shutdown, and runs handed back to the queue. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RunError } from '../src/index.js';
+import { cli } from './support/cli.js';
+import { startEmulator, type EmulatorFixture } from './support/emulator.js';
+import { fleetLLM, startWorker, uniqueNames } from './support/fleet.js';
+import { SCRIPTS } from './support/assistant.js';
+
+let fx: EmulatorFixture;
+
+beforeAll(async () => {
+  fx = await startEmulator({
+    scripts: [
+      ...SCRIPTS,
+      {
+        message: 'steady',
+        script: {
+          tokenDelayMs: 40,
+          steps: [{ text: Array.from({ length: 30 }, (_, i) => `s${i}`).join(' ') }],
+        },
+      },
+      {
+        message: 'endless',
+        script: {
+          tokenDelayMs: 200,
+          steps: [{ text: Array.from({ length: 200 }, (_, i) => `e${i}`).join(' ') }],
+        },
+      },
+    ],
+  });
+});
+afterAll(() => fx.emulator.close());
+
+async function text(stream: AsyncIterable<string>): Promise<string> {
+  let out = '';
+  for await (const chunk of stream) out += chunk;
+  return out;
+}
+
+function metric(body: string, name: string): number {
+  const line = body.split('\n').find((l) => l.startsWith(name));
+  return line ? Number(line.split(' ').at(-1)) : NaN;
+}
+
+describe('worker operations', () => {
+  it('serves liveness, readiness and Prometheus metrics that count runs, waits, first tokens and tool round trips', async () => {
+    const names = uniqueNames('metrics');
+    const worker = await startWorker(names, fx.baseURL);
+    try {
+      expect((await fetch(`${worker.healthURL}/healthz`)).status).toBe(200);
+      expect((await fetch(`${worker.healthURL}/readyz`)).status).toBe(200);
+      const llm = fleetLLM('assistants', names, { room: 'm', participant: 'metrics' });
+      llm.onToolCallCreated = () => 'ok';
+      await text(llm.process('hello'));
+      await text(llm.process('weather'));
+      const scrape = async () => (await fetch(`${worker.healthURL}/metrics`)).text();
+      // The room hears run.completed before the worker has finished its bookkeeping.
+      await expect.poll(async () => metric(await scrape(), 'assistant_active_sessions')).toBe(0);
+      const body = await scrape();
+      expect(metric(body, 'assistant_runs_started_total{api="assistants"}')).toBe(2);
+      expect(metric(body, 'assistant_runs_ended_total{api="assistants",outcome="completed"}')).toBe(
+        2,
+      );
+      expect(metric(body, 'assistant_run_queue_wait_seconds_count')).toBe(2);
+      expect(metric(body, 'assistant_run_time_to_first_token_seconds_count')).toBe(2);
+      expect(metric(body, 'assistant_tool_round_trip_seconds_count')).toBe(1);
+      expect(metric(body, 'assistant_active_sessions')).toBe(0);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('on SIGTERM stops taking jobs and lets the run in flight finish', async () => {
+    const names = uniqueNames('graceful');
+    const worker = await startWorker(names, fx.baseURL, ['--grace-ms', '10000']);
+    const llm = fleetLLM('assistants', names, { room: 'g', participant: 'graceful' });
+    const chunks: string[] = [];
+    const reply = (async () => {
+      for await (const chunk of llm.process('steady')) {
+        chunks.push(chunk);
+        if (chunks.length === 3) worker.child.kill('SIGTERM');
+      }
+    })();
+    await reply;
+    expect(chunks.join('')).toBe(Array.from({ length: 30 }, (_, i) => `s${i}`).join(' '));
+    expect(await worker.stop()).toBe(0);
+    expect(worker.output()).toMatch(/0 run\(s\) handed back/);
+  });
+
+  it('hands runs still going after the grace period back; another worker ends them cleanly', async () => {
+    const names = uniqueNames('handback');
+    const leaving = await startWorker(names, fx.baseURL, ['--grace-ms', '300']);
+    const llm = fleetLLM('assistants', names, { room: 'h', participant: `handback-${Date.now()}` });
+    const chunks: string[] = [];
+    let stayingStarted: Promise<Awaited<ReturnType<typeof startWorker>>> | undefined;
+    let signalled!: () => void;
+    const sent = new Promise<void>((resolve) => (signalled = resolve));
+    const outcome = (async () => {
+      for await (const chunk of llm.process('endless')) {
+        chunks.push(chunk);
+        if (chunks.length === 2) {
+          leaving.child.kill('SIGTERM');
+          stayingStarted = startWorker(names, fx.baseURL);
+          signalled();
+        }
+      }
+    })().catch((e: unknown) => e);
+    await sent;
+    const leftWith = await leaving.stop();
+    expect(leaving.output()).toMatch(/1 run\(s\) handed back/);
+    expect(leftWith).toBe(0);
+    const error = await outcome;
+    const staying = await stayingStarted!;
+    try {
+      expect(error).toBeInstanceOf(RunError);
+      expect(error).toMatchObject({ code: 'worker_lost' });
+      // The thread holds the message once and has no active run: the next turn works.
+      expect(await text(llm.process('hello again'))).toBe('You said: hello again');
+      const messages = await fx.client.beta.threads.messages.list(llm.threadId!, { order: 'asc' });
+      expect(messages.data.filter((m) => m.role === 'user')).toHaveLength(2);
+    } finally {
+      await staying.stop();
+    }
+  }, 60_000);
+
+  it('refuses to start without OPENAI_API_KEY, naming it', async () => {
+    const result = await cli(['worker']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/OPENAI_API_KEY: required/);
+  });
+});
