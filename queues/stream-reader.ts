@@ -27,6 +27,12 @@ export class StreamReader {
   private wakeLastId = '0';
   private running = true;
   private readonly loop: Promise<void>;
+  /**
+   * Settles when close() is called. ioredis never settles a command queued while it is
+   * reconnecting if disconnect() comes then, so the loop races each XREAD against this.
+   */
+  private readonly closing: Promise<null>;
+  private stop: () => void = () => undefined;
 
   /**
    * @param commands a connection for non-blocking commands (used to wake the reader)
@@ -48,6 +54,7 @@ export class StreamReader {
     });
     this.blocking.on('error', () => undefined);
     this.wakeKey = keys.wake(id);
+    this.closing = new Promise<null>((resolve) => (this.stop = () => resolve(null)));
     this.loop = this.run();
   }
 
@@ -83,7 +90,7 @@ export class StreamReader {
       const ids = keys.map((k) => this.subscriptions.get(k)!.lastId);
       let reply: XReadReply;
       try {
-        reply = (await this.blocking.xread(
+        const read = this.blocking.xread(
           'COUNT',
           1000,
           'BLOCK',
@@ -93,7 +100,10 @@ export class StreamReader {
           ...keys,
           this.wakeLastId,
           ...ids,
-        )) as XReadReply;
+        ) as Promise<XReadReply>;
+        read.catch(() => undefined); // may reject after close, when nobody awaits it
+        reply = await Promise.race([read, this.closing]);
+        if (!this.running) return;
       } catch (error) {
         if (!this.running) return;
         this.onError(error as Error);
@@ -117,9 +127,12 @@ export class StreamReader {
 
   async close(): Promise<void> {
     this.running = false;
+    this.stop();
     this.subscriptions.clear();
     this.blocking.disconnect();
     await this.loop.catch(() => undefined);
-    await this.commands.del(this.wakeKey).catch(() => undefined);
+    // The wake stream expires by itself; do not hang a shutdown on a Redis that is down.
+    const removed = this.commands.del(this.wakeKey).catch(() => undefined);
+    await Promise.race([removed, new Promise((r) => setTimeout(r, 1_000).unref())]);
   }
 }

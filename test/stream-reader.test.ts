@@ -77,6 +77,29 @@ describe('StreamReader', () => {
     commands.disconnect();
   });
 
+  it('closes while its connection is down and reconnecting', async () => {
+    // A slow reconnect keeps the reader's XREAD queued offline when close() comes.
+    const connect = { ...redisOptions(REDIS_URL), retryStrategy: () => 2_000 };
+    const reader = new StreamReader(new Redis(REDIS_URL), connect, keys, () => undefined, 200);
+    const { seen, onEntry } = collector();
+    reader.subscribe(`${names.prefix}:{down}:events`, onEntry);
+    await redis.xadd(`${names.prefix}:{down}:events`, '*', 'e', '1');
+    await expect.poll(() => seen.length).toBe(1);
+    const list = String(await redis.client('LIST'));
+    const id = list
+      .split('\n')
+      .find((line) => line.includes(`name=${reader.connectionName}`))
+      ?.match(/\bid=(\d+)/)?.[1];
+    expect(id).toBeDefined();
+    await redis.client('KILL', 'ID', id!);
+    await new Promise((r) => setTimeout(r, 100));
+    const outcome = await Promise.race([
+      reader.close().then(() => 'closed'),
+      new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000)),
+    ]);
+    expect(outcome).toBe('closed');
+  });
+
   it('stops delivering after unsubscribe', async () => {
     const key = `${names.prefix}:{unsub}:events`;
     const reader = new StreamReader(new Redis(REDIS_URL), redisOptions(REDIS_URL), keys);
