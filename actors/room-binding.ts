@@ -6,6 +6,7 @@
 import { RoomEvent } from '@livekit/rtc-node';
 import type { Logger } from '../src/logger.js';
 import type { ActorLLM } from './actor-llm.js';
+import { sessionId } from '../queues/keys.js';
 import type { ActorHost } from './actor-host.js';
 import type { SessionActor, StopMode } from './session-actor.js';
 
@@ -103,8 +104,12 @@ export function bindRoom(room: RoomLike, options: RoomBindingOptions): RoomBindi
     return enqueue(identity, async () => {
       const conversation = conversations.get(identity);
       conversations.delete(identity);
-      await conversation?.close();
-      await options.host.stop({ room: roomName, participant: identity }, mode);
+      const session = { room: roomName, participant: identity };
+      // Cancelling does not wait for the conversation to wind down: the run stops now.
+      const interrupted =
+        mode === 'cancel' ? options.host.find(sessionId(session))?.interrupt() : undefined;
+      await Promise.all([conversation?.close(), interrupted]);
+      await options.host.stop(session, mode);
     });
   };
 

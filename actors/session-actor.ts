@@ -69,6 +69,11 @@ export class SessionActor {
     return true;
   }
 
+  /** Cancels the active run, if any; resolves once the thread is free. The actor stays. */
+  async interrupt(): Promise<void> {
+    await this.activation?.interrupt();
+  }
+
   /** Stops the actor: its active run is cancelled, or allowed to finish, by `mode`. */
   async stop(mode: StopMode): Promise<void> {
     if (this.stopped) return;

@@ -235,10 +235,13 @@ describe('session actors bound to rooms', () => {
       room.leave('leaver');
       await expect.poll(() => host.size, { timeout: 10_000 }).toBe(0);
       await reading;
-      const run = await fx.client.beta.threads.runs.retrieve(runs.data[0]!.id, {
-        thread_id: llm.threadId!,
-      });
-      expect(run.status).toBe(mode === 'cancel' ? 'cancelled' : 'completed');
+      // The actor is gone from the host at once; its stop reaches the server a moment later.
+      const status = async () =>
+        (await fx.client.beta.threads.runs.retrieve(runs.data[0]!.id, { thread_id: llm.threadId! }))
+          .status;
+      await expect
+        .poll(status, { timeout: 10_000 })
+        .toBe(mode === 'cancel' ? 'cancelled' : 'completed');
       await binding.close();
       await host.close();
     }
