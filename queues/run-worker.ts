@@ -16,11 +16,13 @@ import {
 import { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import { createBackend } from '../src/backends/config.js';
-import { isTerminal, type RunEvent, type RunEventBody } from '../src/events.js';
+import type { RunEventBody } from '../src/events.js';
 import type { Logger } from '../src/logger.js';
 import { redisOptions, type RedisConnection } from './connection.js';
 import type { ControlMessage, RunJobData, RunJobResult, RunOutcome } from './job.js';
-import { DEFAULT_PREFIX, DEFAULT_QUEUE, Keys, STREAM_MAXLEN, TTL } from './keys.js';
+import { EventPublisher } from './event-publisher.js';
+import { DEFAULT_PREFIX, DEFAULT_QUEUE, Keys, TTL } from './keys.js';
+import { beginRun, PENDING, type RunStart } from './run-start.js';
 import { StreamReader } from './stream-reader.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
@@ -38,9 +40,6 @@ export interface RunWorkerOptions {
   stalledIntervalMs?: number;
 }
 
-/** The upstream marker of a run begun whose upstream id is not known yet. */
-const PENDING = 'pending';
-
 const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const RENEW_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
@@ -57,7 +56,8 @@ export class RunWorker {
   constructor(private readonly options: RunWorkerOptions) {
     const connection = redisOptions(options.redis);
     this.keys = new Keys(options.prefix ?? DEFAULT_PREFIX);
-    this.commands = new Redis(connection);
+    // Auto-pipelining: the XADDs of every run streaming at once leave in one write per tick.
+    this.commands = new Redis({ ...connection, enableAutoPipelining: true });
     this.commands.on('error', (error) =>
       options.logger.warn('redis error', { error: error.message }),
     );
@@ -95,9 +95,9 @@ export class RunWorker {
   private async process(job: Job<RunJobData, RunJobResult>, token?: string): Promise<RunJobResult> {
     const { sid, runId } = job.data;
     const lockKey = this.keys.lock(sid);
-    // One active run per thread, whatever the number of workers.
-    const locked = await this.commands.set(lockKey, runId, 'PX', TTL.lockMs, 'NX');
-    if (!locked && (await this.commands.get(lockKey)) !== runId) {
+    // One active run per thread, whatever the number of workers; and the run's state, at once.
+    const start = await beginRun(this.commands, this.keys, sid, runId, !job.data.request.threadId);
+    if (!start.begun) {
       await job.moveToDelayed(Date.now() + 50, token);
       throw new DelayedError();
     }
@@ -108,7 +108,7 @@ export class RunWorker {
     const handBack = new AbortController();
     this.active.set(runId, handBack);
     try {
-      const result = await this.execute(job, handBack.signal);
+      const result = await this.execute(job, start, handBack.signal);
       if (result !== 'handed back') return result;
       // Back to the queue as it is: the worker that takes it over ends the upstream run cleanly.
       await job.moveToWait(token);
@@ -123,13 +123,14 @@ export class RunWorker {
 
   private async execute(
     job: Job<RunJobData, RunJobResult>,
+    start: Extract<RunStart, { begun: true }>,
     handBack: AbortSignal,
   ): Promise<RunJobResult | 'handed back'> {
     const { sid, runId, request, backend: config, queuedAt } = job.data;
     const keys = this.keys;
     const started = Date.now();
     const publisher = new EventPublisher(this.commands, keys.events(sid, runId));
-    await publisher.resume();
+    publisher.continueAfter(start.lastEvent);
     const backend = createBackend(config, this.options.openai);
     const sessionKey = keys.session(sid);
     const timing = () => ({ queueWaitMs: started - queuedAt, durationMs: Date.now() - started });
@@ -139,12 +140,11 @@ export class RunWorker {
     };
 
     const upstreamKey = keys.upstream(sid, runId);
-    const marker = await this.commands.get(upstreamKey);
+    const { marker } = start;
+    const threadId = request.threadId ?? start.threadId ?? undefined;
     if (marker) {
       // A worker began this run and was lost. If the run reached the server, end it there and
       // tell the room; the user's message must not be added twice.
-      const threadId =
-        request.threadId ?? (await this.commands.hget(sessionKey, 'threadId')) ?? undefined;
       const upstream =
         marker !== PENDING
           ? marker
@@ -167,19 +167,14 @@ export class RunWorker {
     }
 
     const controlKey = keys.control(sid, runId);
-    const pending = await this.commands.xrange(controlKey, '-', '+');
-    if (
-      pending.some(
-        ([, fields]) => (JSON.parse(fields[1] ?? '{}') as ControlMessage).type === 'cancel',
-      )
-    ) {
+    const pending = start.control;
+    if (pending.some(({ payload }) => (JSON.parse(payload) as ControlMessage).type === 'cancel')) {
       await publisher.publish({ type: 'run.cancelled' });
       return { outcome: finish('cancelled'), ...timing() };
     }
-    const threadId =
-      request.threadId ?? (await this.commands.hget(sessionKey, 'threadId')) ?? undefined;
-    // Marks the run as begun before anything reaches the server (see the takeover above).
-    await this.commands.set(upstreamKey, PENDING, 'EX', TTL.runningSeconds);
+    // beginRun marked the run as begun before anything reaches the server (see the takeover
+    // above); a takeover that found it never reached the server marks it again.
+    if (marker) await this.commands.set(upstreamKey, PENDING, 'EX', TTL.runningSeconds);
     const run = backend.startRun({ ...request, tag: runId, ...(threadId ? { threadId } : {}) });
     this.metrics.runsStarted.inc({ api: config.api });
     this.metrics.queueWait.observe((started - queuedAt) / 1000);
@@ -200,7 +195,7 @@ export class RunWorker {
           });
         }
       },
-      pending.at(-1)?.[0] ?? '0',
+      pending.at(-1)?.id ?? '0',
     );
     let outcome: RunOutcome = 'failed';
     let upstreamRunId: string | undefined;
@@ -211,15 +206,20 @@ export class RunWorker {
       for await (const event of untilAborted(run, handBack)) {
         if (event.type === 'thread.created' || event.type === 'run.started') {
           knownThread = event.threadId;
-          await this.commands
+          // Sent together with the upstream id below: one write, one wait.
+          const remembered = this.commands
             .multi()
             .hset(sessionKey, 'threadId', event.threadId, 'api', config.api)
             .expire(sessionKey, TTL.sessionSeconds)
             .exec();
+          const marked =
+            event.type === 'run.started'
+              ? this.commands.set(upstreamKey, event.runId, 'EX', TTL.runningSeconds)
+              : null;
+          await Promise.all([remembered, marked]);
         }
         if (event.type === 'run.started') {
           upstreamRunId = event.runId;
-          await this.commands.set(upstreamKey, event.runId, 'EX', TTL.runningSeconds);
           void job
             .updateProgress({
               threadId: event.threadId,
@@ -302,34 +302,5 @@ async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): 
     }
   } finally {
     void iterator.return?.();
-  }
-}
-
-/** Appends a run's events to its stream, numbering them after what is already there. */
-class EventPublisher {
-  private seq = 0;
-
-  constructor(
-    private readonly redis: Redis,
-    private readonly key: string,
-  ) {}
-
-  /** After a worker restart, continue the numbering so that readers drop nothing and see no repeat. */
-  async resume(): Promise<void> {
-    const [last] = await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1);
-    const payload = last?.[1][1];
-    if (payload) this.seq = (JSON.parse(payload) as RunEvent).seq;
-  }
-
-  async publish(body: RunEventBody): Promise<void> {
-    const event: RunEvent = { ...body, seq: ++this.seq };
-    const ttl = isTerminal(body) ? TTL.finishedSeconds : TTL.runningSeconds;
-    const pipeline = this.redis
-      .pipeline()
-      .xadd(this.key, 'MAXLEN', '~', String(STREAM_MAXLEN), '*', 'e', JSON.stringify(event));
-    if (this.seq === 1 || isTerminal(body)) pipeline.expire(this.key, ttl);
-    const results = await pipeline.exec();
-    const error = results?.find(([e]) => e)?.[0];
-    if (error) throw error;
   }
 }
