@@ -16,7 +16,7 @@ import {
 import { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import { createBackend } from '../src/backends/config.js';
-import type { RunEventBody } from '../src/events.js';
+import { isTerminal, type RunEventBody } from '../src/events.js';
 import type { Logger } from '../src/logger.js';
 import { redisOptions, type RedisConnection } from './connection.js';
 import type { ControlMessage, RunJobData, RunJobResult, RunOutcome } from './job.js';
@@ -117,8 +117,12 @@ export class RunWorker {
       clearInterval(renew);
       this.metrics.activeSessions.dec();
       this.active.delete(runId);
-      await this.commands.eval(RELEASE_LOCK, 1, lockKey, runId).catch(() => undefined);
+      await this.releaseLock(sid, runId);
     }
+  }
+
+  private async releaseLock(sid: string, runId: string): Promise<void> {
+    await this.commands.eval(RELEASE_LOCK, 1, this.keys.lock(sid), runId).catch(() => undefined);
   }
 
   private async execute(
@@ -233,6 +237,9 @@ export class RunWorker {
           this.metrics.timeToFirstToken.observe((Date.now() - started) / 1000);
         }
         if (event.type === 'tool_outputs.required') askedForTools = Date.now();
+        // The run is over upstream: free the thread before the room hears so, or the session's
+        // next run, sent the moment this one ends, would find the lock held and wait.
+        if (isTerminal(event)) await this.releaseLock(sid, runId);
         await publisher.publish(event);
         if (event.type === 'run.completed') outcome = 'completed';
         if (event.type === 'run.cancelled') outcome = 'cancelled';
