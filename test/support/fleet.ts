@@ -1,6 +1,6 @@
 /** Fleet fixtures: worker child processes and a unique queue / prefix per test file. */
 import { Redis } from 'ioredis';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { AssistantLLM, type AssistantOptions } from '../../src/index.js';
 import { EmulatorServer } from '../../src/testing.js';
 import type { RedisTransportOptions } from '../../queues/redis-transport.js';
@@ -109,12 +109,15 @@ export async function keysWithTtl(prefix: string): Promise<Array<{ key: string; 
   }
 }
 
-export async function connectedClients(): Promise<number> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    const info = await redis.info('clients');
-    return Number(/connected_clients:(\d+)/.exec(info)?.[1] ?? NaN) - 1;
-  } finally {
-    redis.disconnect();
-  }
+/**
+ * Redis connections held by these processes (by default this test process), counted from the
+ * socket table: other test files running at the same time have their own connections.
+ */
+export function connectedClients(pids: number[] = [process.pid]): number {
+  const port = new URL(REDIS_URL).port || '6379';
+  const table = execFileSync('ss', ['-tnpH', 'state', 'established', `( dport = :${port} )`], {
+    encoding: 'utf8',
+  });
+  return table.split('\n').filter((line) => pids.some((pid) => line.includes(`pid=${pid},`)))
+    .length;
 }
