@@ -208,22 +208,19 @@ export class RunWorker {
     let firstToken = true;
     try {
       for await (const event of untilAborted(run, handBack)) {
+        // Every write for an event leaves in one pipelined batch, in this order, on one
+        // connection: Redis applies them before the room can read the event itself.
+        const writes: Array<Promise<unknown>> = [];
         if (event.type === 'thread.created' || event.type === 'run.started') {
           knownThread = event.threadId;
-          // Sent together with the upstream id below: one write, one wait.
-          const remembered = this.commands
-            .multi()
-            .hset(sessionKey, 'threadId', event.threadId, 'api', config.api)
-            .expire(sessionKey, TTL.sessionSeconds)
-            .exec();
-          const marked =
-            event.type === 'run.started'
-              ? this.commands.set(upstreamKey, event.runId, 'EX', TTL.runningSeconds)
-              : null;
-          await Promise.all([remembered, marked]);
+          writes.push(
+            this.commands.hset(sessionKey, 'threadId', event.threadId, 'api', config.api),
+            this.commands.expire(sessionKey, TTL.sessionSeconds),
+          );
         }
         if (event.type === 'run.started') {
           upstreamRunId = event.runId;
+          writes.push(this.commands.set(upstreamKey, event.runId, 'EX', TTL.runningSeconds));
           void job
             .updateProgress({
               threadId: event.threadId,
@@ -239,8 +236,9 @@ export class RunWorker {
         if (event.type === 'tool_outputs.required') askedForTools = Date.now();
         // The run is over upstream: free the thread before the room hears so, or the session's
         // next run, sent the moment this one ends, would find the lock held and wait.
-        if (isTerminal(event)) await this.releaseLock(sid, runId);
-        await publisher.publish(event);
+        if (isTerminal(event)) writes.push(this.releaseLock(sid, runId));
+        writes.push(publisher.publish(event));
+        await Promise.all(writes);
         if (event.type === 'run.completed') outcome = 'completed';
         if (event.type === 'run.cancelled') outcome = 'cancelled';
         if (event.type === 'run.failed') failure = event;
