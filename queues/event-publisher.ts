@@ -1,45 +1,46 @@
 /**
- * Appends a run's events to its Redis stream, numbered. Commands are sent plainly (no explicit
- * pipeline) so that a connection with auto-pipelining sends the events of all the runs a worker
- * streams at once in one write: per-chunk cost is then mostly Redis's, not a round trip's.
+ * Appends a run's events to the inbox of the room process that started it, tagged with the run
+ * id and numbered. Commands are sent plainly (no explicit pipeline) so that a connection with
+ * auto-pipelining sends the events of all the runs a worker streams at once in one write.
  */
 import type { Redis } from 'ioredis';
-import { isTerminal, type RunEvent, type RunEventBody } from '../src/events.js';
-import { STREAM_MAXLEN, TTL } from './keys.js';
+import type { RunEvent, RunEventBody } from '../src/events.js';
+import { INBOX_MAXLEN } from './keys.js';
+
+/**
+ * Sequence numbers of attempt n start above n * ATTEMPT_SPAN: a worker that takes a run over
+ * numbers its events after everything an earlier attempt sent, so the room drops nothing new
+ * and nothing old is read twice.
+ */
+export const ATTEMPT_SPAN = 1_000_000_000;
 
 export class EventPublisher {
-  private seq = 0;
+  private seq: number;
 
   constructor(
     private readonly redis: Redis,
-    private readonly key: string,
-  ) {}
-
-  /**
-   * After a takeover, continue the numbering after the last event already published, so that
-   * readers drop nothing and see no repeat.
-   */
-  continueAfter(lastEventPayload: string | null): void {
-    if (lastEventPayload) this.seq = (JSON.parse(lastEventPayload) as RunEvent).seq;
+    private readonly inbox: string,
+    private readonly runId: string,
+    attempt: number,
+  ) {
+    this.seq = attempt * ATTEMPT_SPAN;
   }
 
   async publish(body: RunEventBody): Promise<void> {
     const event: RunEvent = { ...body, seq: ++this.seq };
-    const added = this.redis.xadd(
-      this.key,
+    // NOMKSTREAM: the room creates its inbox and deletes it when it closes; a run whose room is
+    // gone writes nothing, rather than a stream nobody reads.
+    await this.redis.xadd(
+      this.inbox,
+      'NOMKSTREAM',
       'MAXLEN',
       '~',
-      String(STREAM_MAXLEN),
+      String(INBOX_MAXLEN),
       '*',
       'e',
       JSON.stringify(event),
+      'r',
+      this.runId,
     );
-    // The stream expires: a day while running (a safety net), minutes once the run is over.
-    if (this.seq === 1 || isTerminal(body)) {
-      const ttl = isTerminal(body) ? TTL.finishedSeconds : TTL.runningSeconds;
-      await Promise.all([added, this.redis.expire(this.key, ttl)]);
-    } else {
-      await added;
-    }
   }
 }

@@ -1,16 +1,17 @@
 /**
- * The Redis key layout of fleet mode: every key starts with one prefix and carries its session's
- * hash tag, so a session's keys share a slot on Redis Cluster. The session id is a digest of
+ * The Redis key layout of fleet mode: every key starts with one prefix; a session's keys carry
+ * its hash tag, so they share a slot on Redis Cluster. The session id is a digest of
  * (room, participant): identities with `*`, `{`, `}`, `:`, spaces or newlines never reach a key.
  *
- * | key                               | type   | lifetime                                   |
- * | --------------------------------- | ------ | ------------------------------------------ |
- * | <p>:{<sid>}:session               | hash   | threadId, api; expires sessionTtl after use |
- * | <p>:{<sid>}:run:<rid>:events      | stream | run events; expires eventTtl after the run  |
- * | <p>:{<sid>}:run:<rid>:control     | stream | tool outputs and cancel; same as events     |
- * | <p>:{<sid>}:lock                  | string | the thread lock of the running job (PX)     |
- * | <p>:{<sid>}:run:<rid>:upstream    | string | upstream run id once created; as events     |
- * | bull:<queue>:*                    | BullMQ | jobs removed by age and count (see worker)  |
+ * | key                               | type   | lifetime                                     |
+ * | --------------------------------- | ------ | -------------------------------------------- |
+ * | <p>:inbox:<uuid>                  | stream | a room process's run events; while it lives  |
+ * | <p>:{<sid>}:session               | hash   | threadId, api; expires sessionTtl after use  |
+ * | <p>:{<sid>}:run:<rid>:control     | stream | tool outputs and cancel; expires after a run |
+ * | <p>:{<sid>}:run:<rid>:upstream    | string | upstream run id once created; as control     |
+ * | <p>:{<sid>}:run:<rid>:attempt     | string | how many times a worker began it; as control |
+ * | <p>:{<sid>}:lock                  | string | the thread lock of the running job (PX)      |
+ * | bull:<queue>:*                    | BullMQ | jobs removed by age and count (see worker)   |
  */
 import { createHash } from 'node:crypto';
 
@@ -29,8 +30,13 @@ export const TTL = {
   lockMs: 6_000,
 };
 
-/** Events kept per run stream at most (a run emits one per text delta). */
-export const STREAM_MAXLEN = 100_000;
+/**
+ * A safety cap on a room's inbox: the room trims what it has read, so the inbox only grows this
+ * far if its room stops reading while alive.
+ */
+export const INBOX_MAXLEN = 1_000_000;
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 
 export interface SessionIdentity {
   room: string;
@@ -62,8 +68,20 @@ export class Keys {
     return `${this.prefix}:{${sid}}:lock`;
   }
 
-  events(sid: string, runId: string): string {
-    return `${this.prefix}:{${sid}}:run:${runId}:events`;
+  /** A room process's inbox: every event of every run it started, tagged with the run id. */
+  inbox(readerId: string): string {
+    return `${this.prefix}:inbox:${readerId}`;
+  }
+
+  /** True if `key` is an inbox under this prefix: a worker writes to nothing else a job names. */
+  isInbox(key: unknown): key is string {
+    return (
+      typeof key === 'string' && new RegExp(`^${escape(this.prefix)}:inbox:${UUID}$`).test(key)
+    );
+  }
+
+  attempt(sid: string, runId: string): string {
+    return `${this.prefix}:{${sid}}:run:${runId}:attempt`;
   }
 
   control(sid: string, runId: string): string {
@@ -78,4 +96,8 @@ export class Keys {
   wake(readerId: string): string {
     return `${this.prefix}:reader:${readerId}:wake`;
   }
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

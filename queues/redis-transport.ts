@@ -1,8 +1,8 @@
 /**
- * Fleet mode, room side: a run becomes a BullMQ job; its events come back on a Redis stream
- * read by the process's one StreamReader, in order and exactly once (duplicates after a
- * reconnect or a worker restart are dropped by sequence number); tool outputs and cancels go to
- * the worker on the run's control stream.
+ * Fleet mode, room side: a run becomes a BullMQ job; its events come back to the process's
+ * inbox, one Redis stream for all its runs, read over one connection, in order and exactly once
+ * (duplicates after a reconnect or a worker restart are dropped by sequence number); tool
+ * outputs and cancels go to the worker on the run's control stream.
  */
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -49,6 +49,14 @@ class FleetClient {
   readonly reader: StreamReader;
   readonly queue: Queue<RunJobData, RunJobResult, 'run'>;
   readonly keys: Keys;
+  /** Where workers send this process's run events; one XREAD reads them all. */
+  readonly inbox: string;
+  /** Resolves once the inbox exists: workers write with NOMKSTREAM, so it must come first. */
+  readonly inboxReady: Promise<unknown>;
+  private readonly runs = new Map<string, (event: RunEvent) => void>();
+  private readonly housekeeping: NodeJS.Timeout;
+  private lastRead = '0';
+  private trimmedTo = '0';
   users = 0;
   idleTimer: NodeJS.Timeout | undefined;
 
@@ -62,14 +70,56 @@ class FleetClient {
       connection: options as ConnectionOptions,
     });
     this.queue.on('error', () => undefined);
+    this.inbox = this.keys.inbox(randomUUID());
+    this.inboxReady = this.keepInbox().catch(() => undefined);
+    this.reader.subscribe(this.inbox, (payload, id, fields) => {
+      this.lastRead = id;
+      const runId = fields[2] === 'r' ? fields[3] : undefined;
+      if (runId !== undefined) this.runs.get(runId)?.(JSON.parse(payload) as RunEvent);
+    });
+    let ticks = 0;
+    this.housekeeping = setInterval(() => {
+      // Drop what was read; refresh the expiry (and re-create the inbox after a Redis restart).
+      if (this.lastRead !== this.trimmedTo) {
+        this.trimmedTo = this.lastRead;
+        void this.commands.xtrim(this.inbox, 'MINID', this.trimmedTo).catch(() => undefined);
+      }
+      if (++ticks % INBOX_REFRESH_TICKS === 0) void this.keepInbox().catch(() => undefined);
+    }, 1_000);
+    this.housekeeping.unref();
+  }
+
+  /** Creates the inbox (a first entry) or keeps it; it expires if this process dies. */
+  private keepInbox(): Promise<unknown> {
+    return this.commands
+      .multi()
+      .xadd(this.inbox, '*', 'hello', String(process.pid))
+      .expire(this.inbox, INBOX_TTL_SECONDS)
+      .exec();
+  }
+
+  /** Routes a run's events to `onEvent` until the returned function is called. */
+  route(runId: string, onEvent: (event: RunEvent) => void): () => void {
+    this.runs.set(runId, onEvent);
+    return () => this.runs.delete(runId);
   }
 
   async close(): Promise<void> {
+    clearInterval(this.housekeeping);
     await this.reader.close();
+    // Workers still streaming for it now write nothing (NOMKSTREAM). It also expires by
+    // itself: a Redis that is down does not hold the close up.
+    const deleted = this.commands.del(this.inbox).catch(() => undefined);
+    await Promise.race([deleted, new Promise((r) => setTimeout(r, 1_000).unref())]);
     await this.queue.close();
     this.commands.disconnect();
   }
 }
+
+/** The inbox outlives a dead room process by at most this long. */
+const INBOX_TTL_SECONDS = 600;
+/** Housekeeping ticks (1 s) between two refreshes of the inbox's expiry. */
+const INBOX_REFRESH_TICKS = 60;
 
 const IDLE_CLOSE_MS = 2_000;
 const clients = new Map<string, FleetClient>();
@@ -166,26 +216,26 @@ class RedisRunChannel implements RunChannel {
     backend: BackendConfig,
     private readonly options: RedisTransportOptions,
   ) {
-    const keys = client.keys;
-    // Subscribe before the job exists, so not even the first event can be missed.
-    this.unsubscribe = client.reader.subscribe(keys.events(sid, this.runId), (payload) =>
-      this.receive(JSON.parse(payload) as RunEvent),
-    );
+    // Routed before the job exists, so not even the first event can be missed.
+    this.unsubscribe = client.route(this.runId, (event) => this.receive(event));
     const data: RunJobData = {
       sid,
       session,
       runId: this.runId,
+      replyTo: client.inbox,
       request,
       backend,
       queuedAt: Date.now(),
     };
-    client.queue
-      .add('run', data, {
-        jobId: this.runId,
-        attempts: 1,
-        removeOnComplete: { age: 3600, count: 10_000 },
-        removeOnFail: { age: 24 * 3600, count: 10_000 },
-      })
+    void client.inboxReady
+      .then(() =>
+        client.queue.add('run', data, {
+          jobId: this.runId,
+          attempts: 1,
+          removeOnComplete: { age: 3600, count: 10_000 },
+          removeOnFail: { age: 24 * 3600, count: 10_000 },
+        }),
+      )
       .catch((error: unknown) =>
         this.fail('queue_error', `Could not queue the run: ${(error as Error).message}`),
       );

@@ -1,9 +1,10 @@
 /**
  * Everything a worker must know before a run may reach the server, read and written in one
- * Redis round trip (a Lua script, so it is atomic too): the thread lock, the last event already
- * published (after a takeover), the upstream marker a lost worker left, the control stream (a
- * cancel sent before the job started) and the session's thread. The marker is set here when the
- * run may begin, so that a worker taking the job over knows it might have reached the server.
+ * Redis round trip (a Lua script, so it is atomic too): the thread lock, the attempt number
+ * (counted up here; a takeover's events are numbered after an earlier attempt's), the upstream
+ * marker a lost worker left, the control stream (a cancel sent before the job started) and the
+ * session's thread. The marker is set here when the run may begin, so that a worker taking the
+ * job over knows it might have reached the server.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
@@ -12,13 +13,14 @@ import { TTL } from './keys.js';
 /** The upstream marker of a run begun whose upstream id is not known yet. */
 export const PENDING = 'pending';
 
-// KEYS: lock, events, upstream, control, session.
+// KEYS: lock, attempt, upstream, control, session.
 // ARGV: runId, lock ms, marker seconds, '1' to read the session's thread id, PENDING.
 const BEGIN_RUN = `
 local owner = redis.call('get', KEYS[1])
 if owner and owner ~= ARGV[1] then return {0} end
 if not owner then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
-local last = redis.call('xrevrange', KEYS[2], '+', '-', 'COUNT', 1)
+local attempt = redis.call('incr', KEYS[2])
+redis.call('expire', KEYS[2], ARGV[3])
 local marker = redis.call('get', KEYS[3])
 local control = redis.call('xrange', KEYS[4], '-', '+')
 local thread = false
@@ -31,20 +33,18 @@ end
 if not marker and not cancelled then
   redis.call('set', KEYS[3], ARGV[5], 'EX', ARGV[3])
 end
-local lastPayload = false
-if last[1] then lastPayload = last[1][2][2] end
-return {1, lastPayload, marker, control, thread}
+return {1, attempt, marker, control, thread}
 `;
 
 type Entry = [id: string, fields: string[]];
-type Reply = [0] | [1, string | null, string | null, Entry[], string | null];
+type Reply = [0] | [1, number, string | null, Entry[], string | null];
 
 export type RunStart =
   | { begun: false }
   | {
       begun: true;
-      /** Payload of the last event already on the run's stream (a takeover), if any. */
-      lastEvent: string | null;
+      /** 1 on the first start, 2 on the first takeover, ... */
+      attempt: number;
       /** What a lost worker left: PENDING or the upstream run id; null on a first start. */
       marker: string | null;
       /** The run's control messages so far, oldest first. */
@@ -75,7 +75,7 @@ export async function beginRun(
   }
   const reply = await scripted.beginRun(
     keys.lock(sid),
-    keys.events(sid, runId),
+    keys.attempt(sid, runId),
     keys.upstream(sid, runId),
     keys.control(sid, runId),
     keys.session(sid),
@@ -86,10 +86,10 @@ export async function beginRun(
     PENDING,
   );
   if (reply[0] === 0) return { begun: false };
-  const [, lastEvent, marker, control, threadId] = reply;
+  const [, attempt, marker, control, threadId] = reply;
   return {
     begun: true,
-    lastEvent: lastEvent || null,
+    attempt,
     marker: marker || null,
     control: control.map(([id, fields]) => ({ id, payload: fields[1] ?? '{}' })),
     threadId: threadId || null,

@@ -19,7 +19,13 @@ import { createBackend } from '../src/backends/config.js';
 import { isTerminal, type RunEventBody } from '../src/events.js';
 import type { Logger } from '../src/logger.js';
 import { redisOptions, type RedisConnection } from './connection.js';
-import type { ControlMessage, RunJobData, RunJobResult, RunOutcome } from './job.js';
+import {
+  jobDataProblem,
+  type ControlMessage,
+  type RunJobData,
+  type RunJobResult,
+  type RunOutcome,
+} from './job.js';
 import { EventPublisher } from './event-publisher.js';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE, Keys, TTL } from './keys.js';
 import { beginRun, PENDING, type RunStart } from './run-start.js';
@@ -93,6 +99,11 @@ export class RunWorker {
   }
 
   private async process(job: Job<RunJobData, RunJobResult>, token?: string): Promise<RunJobResult> {
+    const problem = jobDataProblem(job.data, this.keys);
+    if (problem) {
+      this.options.logger.warn('rejected a malformed run job', { jobId: job.id, problem });
+      throw new UnrecoverableError(`Malformed run job: ${problem}`);
+    }
     const { sid, runId } = job.data;
     const lockKey = this.keys.lock(sid);
     // One active run per thread, whatever the number of workers; and the run's state, at once.
@@ -133,8 +144,7 @@ export class RunWorker {
     const { sid, runId, request, backend: config, queuedAt } = job.data;
     const keys = this.keys;
     const started = Date.now();
-    const publisher = new EventPublisher(this.commands, keys.events(sid, runId));
-    publisher.continueAfter(start.lastEvent);
+    const publisher = new EventPublisher(this.commands, job.data.replyTo, runId, start.attempt);
     const backend = createBackend(config, this.options.openai);
     const sessionKey = keys.session(sid);
     const timing = () => ({ queueWaitMs: started - queuedAt, durationMs: Date.now() - started });
@@ -252,6 +262,7 @@ export class RunWorker {
       .multi()
       .expire(controlKey, TTL.finishedSeconds)
       .expire(upstreamKey, TTL.finishedSeconds)
+      .expire(keys.attempt(sid, runId), TTL.finishedSeconds)
       .exec();
     finish(failure ? 'failed' : outcome);
     if (failure) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);

@@ -12,9 +12,12 @@ import type { Keys } from './keys.js';
 type Entry = [id: string, fields: string[]];
 type XReadReply = Array<[key: string, entries: Entry[]]> | null;
 
+/** An entry's first value (the payload), its id and all its fields (name, value, ...). */
+export type OnEntry = (payload: string, id: string, fields: string[]) => void;
+
 interface Subscription {
   lastId: string;
-  onEntry: (payload: string, id: string) => void;
+  onEntry: OnEntry;
 }
 
 export class StreamReader {
@@ -66,7 +69,7 @@ export class StreamReader {
    * Delivers each entry's `field` payload after `fromId` ('0' = from the start), in order,
    * until unsubscribed. Returns the unsubscribe function.
    */
-  subscribe(key: string, onEntry: (payload: string, id: string) => void, fromId = '0'): () => void {
+  subscribe(key: string, onEntry: OnEntry, fromId = '0'): () => void {
     this.subscriptions.set(key, { lastId: fromId, onEntry });
     this.wake();
     return () => {
@@ -117,7 +120,7 @@ export class StreamReader {
         for (const [id, fields] of entries) {
           subscription.lastId = id;
           const payload = fields[1];
-          if (payload !== undefined) subscription.onEntry(payload, id);
+          if (payload !== undefined) subscription.onEntry(payload, id, fields);
           // The callback may have unsubscribed; stop delivering to it.
           if (this.subscriptions.get(key) !== subscription) break;
         }

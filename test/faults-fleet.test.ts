@@ -6,7 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunError } from '../src/index.js';
 import { exited, startCli } from './support/cli.js';
@@ -204,9 +206,45 @@ describe('fleet faults', () => {
       redis.disconnect();
       // Keys name a digest of the session, never the raw identity.
       expect(
-        keys.every((k) => /^[\w.-]+:(\{[0-9a-f]{32}\}:[\w:-]+|reader:[\w-]+:wake)$/.test(k)),
+        keys.every((k) =>
+          /^[\w.-]+:(\{[0-9a-f]{32}\}:[\w:-]+|reader:[\w-]+:wake|inbox:[0-9a-f-]{36})$/.test(k),
+        ),
       ).toBe(true);
     } finally {
+      await worker.stop();
+    }
+  }, 60_000);
+
+  it('refuses a hand-written job that would make the worker write into keys it does not own', async () => {
+    const names = uniqueNames('malformed');
+    const worker = await startWorker(names, fx.baseURL);
+    const queue = new Queue(names.queue, { connection: { url: REDIS_URL } });
+    const redis = new Redis(REDIS_URL);
+    try {
+      // Someone else's stream, named as the reply address of a forged job.
+      const victim = `${names.prefix}:{${'a'.repeat(32)}}:run:x:control`;
+      await redis.xadd(victim, '*', 'c', 'original');
+      const good = { sid: 'b'.repeat(32), runId: randomUUID(), request: { message: 'hello' } };
+      const forged = [
+        { ...good, replyTo: victim },
+        { ...good, replyTo: 'elsewhere:inbox:00000000-0000-0000-0000-000000000000' },
+        { ...good, sid: '../x', replyTo: `${names.prefix}:inbox:${randomUUID()}` },
+      ];
+      const jobs = await Promise.all(forged.map((data) => queue.add('run', data)));
+      await expect
+        .poll(async () => Promise.all(jobs.map((j) => j.getState())), { timeout: 10_000 })
+        .toEqual(['failed', 'failed', 'failed']);
+      const reasons = await Promise.all(
+        jobs.map(async (j) => (await queue.getJob(j.id!))!.failedReason),
+      );
+      expect(reasons[0]).toMatch(/^Malformed run job: replyTo: expected an inbox key/);
+      expect(reasons[1]).toMatch(/replyTo/);
+      expect(reasons[2]).toMatch(/^Malformed run job: sid: expected 32 hex digits/);
+      expect(await redis.xlen(victim)).toBe(1);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      redis.disconnect();
       await worker.stop();
     }
   }, 60_000);

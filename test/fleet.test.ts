@@ -2,6 +2,7 @@
  * Fleet mode against the real Redis with real worker processes: 2 workers, 20 concurrent
  * sessions with interleaved tool calls and interrupts, on both backends.
  */
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InterruptionError, RunError, type AssistantLLM } from '../src/index.js';
 import { tokenize } from '../src/emulator/script.js';
@@ -11,6 +12,7 @@ import {
   connectedClients,
   fleetLLM,
   keysWithTtl,
+  REDIS_URL,
   startWorker,
   uniqueNames,
   type FleetNames,
@@ -209,6 +211,32 @@ describe.each(APIS)('fleet mode on the %s API', (api) => {
     expect(with10).toBeGreaterThan(0);
     expect(with60).toBe(with10);
   }, 60_000);
+
+  it("a room process's runs share one inbox, trimmed as read, deleted once the room is idle", async () => {
+    const redis = new Redis(REDIS_URL);
+    const inboxes = () => redis.keys(`${names.prefix}:inbox:*`);
+    try {
+      const sessions = Array.from({ length: 5 }, (_, i) =>
+        fleetLLM(api, names, { room: 'room-inbox', participant: `inbox-${i}` }),
+      );
+      const replies = await Promise.all(
+        sessions.map(async (llm) => {
+          let text = '';
+          for await (const chunk of llm.process('hello')) text += chunk;
+          return text;
+        }),
+      );
+      expect(replies.every((r) => r.length > 0)).toBe(true);
+      const [inbox, ...others] = await inboxes();
+      expect(others).toEqual([]);
+      // Everything read is trimmed within about a second; the last entry read stays.
+      await expect.poll(() => redis.xlen(inbox!), { timeout: 5_000 }).toBeLessThanOrEqual(1);
+      await Promise.all(sessions.map((s) => s.aclose()));
+      await expect.poll(inboxes, { timeout: 10_000 }).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
+  });
 
   it('gives every key it writes an expiry', async () => {
     const keys = await keysWithTtl(names.prefix);
