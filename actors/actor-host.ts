@@ -14,6 +14,11 @@ export interface ActorHostOptions {
   passivateAfterMs?: number;
   /** How often idle actors are looked for. Default passivateAfterMs / 4, at most 30 s. */
   sweepIntervalMs?: number;
+  /**
+   * Thread ids of sessions whose participant left, kept so that one who comes back continues
+   * the same thread (fleet mode also keeps them in Redis). The oldest go first. Default 10,000.
+   */
+  rememberThreads?: number;
 }
 
 interface Entry {
@@ -23,6 +28,8 @@ interface Entry {
 
 export class ActorHost {
   private readonly entries = new Map<string, Entry>();
+  /** sid → thread id of stopped actors, oldest first. */
+  private readonly pastThreads = new Map<string, string>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly passivateAfterMs: number;
 
@@ -45,6 +52,7 @@ export class ActorHost {
         this.options.create,
         (activation) => (unforward = entry!.llm.forward(activation)),
         () => unforward?.(),
+        this.pastThreads.get(sid),
       );
       entry = { actor, llm: new ActorLLM(actor) };
       this.entries.set(sid, entry);
@@ -72,6 +80,19 @@ export class ActorHost {
     if (!entry) return;
     this.entries.delete(sid);
     await entry.actor.stop(mode);
+    this.remember(entry.actor);
+  }
+
+  private remember(actor: SessionActor): void {
+    const threadId = actor.currentThreadId;
+    if (!threadId) return;
+    this.pastThreads.delete(actor.sid);
+    this.pastThreads.set(actor.sid, threadId);
+    const limit = this.options.rememberThreads ?? 10_000;
+    for (const sid of this.pastThreads.keys()) {
+      if (this.pastThreads.size <= limit) break;
+      this.pastThreads.delete(sid);
+    }
   }
 
   /** Passivates actors idle for longer than passivateAfterMs. */

@@ -27,8 +27,11 @@ export class SessionActor {
     private readonly create: ActivationFactory,
     private readonly onActivate: (llm: AssistantLLM) => void = () => undefined,
     private readonly onPassivate: (llm: AssistantLLM) => void = () => undefined,
+    /** The thread this session had before, e.g. before its participant left and came back. */
+    threadId?: string,
   ) {
     this.sid = sessionId(identity);
+    this.threadId = threadId;
   }
 
   get state(): 'active' | 'passive' | 'stopped' {
@@ -82,6 +85,7 @@ export class SessionActor {
     this.activation = null;
     if (!llm) return;
     if (mode === 'finish') await llm.idle();
+    this.threadId = llm.threadId ?? this.threadId;
     this.onPassivate(llm);
     await llm.aclose();
   }

@@ -85,6 +85,22 @@ afterAll(async () => {
   await fx.emulator.close();
 });
 
+/** A host whose runs execute in this process (no fleet): it remembers threads itself. */
+function makeLocalHost(): ActorHost {
+  return new ActorHost({
+    create: (_identity, hints) =>
+      new AssistantLLM({
+        load_options: {
+          assistant_id: EmulatorServer.defaultAssistantId,
+          ...(hints.threadId ? { thread_id: hints.threadId } : {}),
+        },
+        baseURL: fx.baseURL,
+        apiKey: TEST_API_KEY,
+        logger: consoleLogger('error'),
+      }),
+  });
+}
+
 function makeHost(passivateAfterMs = 60_000): ActorHost {
   return new ActorHost({
     passivateAfterMs,
@@ -192,6 +208,57 @@ describe('session actors bound to rooms', () => {
     expect(keys.filter((k) => k.key.endsWith(':lock'))).toEqual([]);
     expect(keys.filter((k) => k.key.endsWith(':wake'))).toHaveLength(1);
   }, 90_000);
+
+  it('a participant who leaves and comes back continues the same thread (in process and in fleet mode)', async () => {
+    for (const [label, host] of [
+      ['local', makeLocalHost()],
+      ['fleet', makeHost()],
+    ] as const) {
+      const room = new FakeRoom(`comeback-${label}`);
+      const { sessions, binding } = bind(room, host);
+      room.join('returner');
+      expect(await say(sessions, 'returner', 'before')).toBe('You said: before');
+      const before = host.actor({ room: room.name, participant: 'returner' }).actor;
+      const thread = before.currentThreadId;
+      expect(thread).toBeDefined();
+      room.leave('returner');
+      await expect.poll(() => host.size, { timeout: 10_000 }).toBe(0);
+      expect(before.state).toBe('stopped');
+      room.join('returner');
+      expect(await say(sessions, 'returner', 'after')).toBe('You said: after');
+      const after = host.actor({ room: room.name, participant: 'returner' }).actor;
+      expect(after).not.toBe(before);
+      expect(after.currentThreadId).toBe(thread);
+      const messages = await fx.client.beta.threads.messages.list(thread!, { order: 'asc' });
+      expect(
+        messages.data
+          .filter((m) => m.role === 'user')
+          .map((m) => (m.content[0]?.type === 'text' ? m.content[0].text.value : '')),
+      ).toEqual(['before', 'after']);
+      await binding.close();
+      await host.close();
+    }
+  }, 60_000);
+
+  it('a room that disconnects stops every live actor and closes every conversation', async () => {
+    const host = makeHost();
+    const room = new FakeRoom('epsilon');
+    const { sessions, binding } = bind(room, host);
+    for (const who of ['one', 'two', 'three']) room.join(who);
+    for (const who of ['one', 'two', 'three'])
+      expect(await say(sessions, who, `hi ${who}`)).toBe(`You said: hi ${who}`);
+    const actors = ['one', 'two', 'three'].map(
+      (who) => host.actor({ room: room.name, participant: who }).actor,
+    );
+    expect(host.size).toBe(3);
+    room.disconnect();
+    await expect.poll(() => host.size, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => sessions.size, { timeout: 10_000 }).toBe(0);
+    expect(actors.map((a) => a.state)).toEqual(['stopped', 'stopped', 'stopped']);
+    expect(binding.participants.size).toBe(0);
+    expect(room.boundListeners()).toBe(0);
+    await host.close();
+  }, 30_000);
 
   it('passivates an idle actor and brings it back on the next message with the same thread', async () => {
     const host = makeHost(100);
