@@ -1,14 +1,18 @@
 import { initializeLogger, llm, voice, type LLMMetrics } from '@livekit/agents';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import OpenAI from 'openai';
 import { z } from 'zod';
-import type { AssistantLLM } from '../src/index.js';
+import { RunWorker } from '../queues/run-worker.js';
+import { consoleLogger, type AssistantLLM } from '../src/index.js';
 import { APIS, makeLLM, SCRIPTS, type Api } from './support/assistant.js';
 import {
   invalidEvents,
   invalidRequests,
   startEmulator,
+  TEST_API_KEY,
   type EmulatorFixture,
 } from './support/emulator.js';
+import { fleetLLM, REDIS_URL, uniqueNames } from './support/fleet.js';
 
 initializeLogger({ pretty: false, level: 'error' });
 
@@ -202,5 +206,42 @@ describe.each(APIS)('AssistantLLM as the llm of a voice.AgentSession (%s API)', 
       api === 'assistants' ? /\/runs$/.test(r.path) : r.path === '/v1/responses',
     );
     expect(runRequests).toHaveLength(1);
+  });
+});
+
+describe.each(APIS)('the same AgentSession in fleet mode (%s API)', (api) => {
+  const names = uniqueNames(`lk-${api}`);
+  let worker: RunWorker;
+  beforeAll(async () => {
+    worker = new RunWorker({
+      redis: REDIS_URL,
+      openai: new OpenAI({ apiKey: TEST_API_KEY, baseURL: fx.baseURL }),
+      ...names,
+      logger: consoleLogger('error'),
+    });
+    await worker.ready();
+  });
+  afterAll(() => worker.close());
+
+  it("runs the Agent's own tool in the room and the worker's run gets its output", async () => {
+    weatherCalls.length = 0;
+    const model = fleetLLM(api, names, { room: 'lk-room', participant: `lk-${api}` });
+    const session = await startSession(model);
+    const result = await session.run({ userInput: 'What is the forecast?' }).wait();
+    result.expect.nextEvent().isFunctionCall({ name: 'get_weather', args: { location: 'Paris' } });
+    result.expect.nextEvent().isFunctionCallOutput();
+    result.expect.nextEvent().isMessage({ role: 'assistant' });
+    // The tool ran here, in the room's process; the worker carried its output upstream.
+    expect(weatherCalls).toEqual([{ location: 'Paris' }]);
+    expect(messages(result)[0]?.text).toBe('Forecast: {"location":"Paris","sky":"clear"}');
+    const outputs = fx.emulator.requests.filter((r) =>
+      api === 'assistants'
+        ? r.path.endsWith('/submit_tool_outputs')
+        : r.path === '/v1/responses' &&
+          JSON.stringify(r.body.input).includes('function_call_output'),
+    );
+    expect(outputs).toHaveLength(1);
+    expect(JSON.stringify(outputs[0]!.body)).toContain('clear');
+    await model.aclose();
   });
 });
