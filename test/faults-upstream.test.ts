@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, RunError, type ToolCall } from '../src/index.js';
 import { APIS, captureLogger, collect, makeLLM, type Api } from './support/assistant.js';
 import { invalidEvents, startEmulator, type EmulatorFixture } from './support/emulator.js';
+import { fleetLLM, startWorker, uniqueNames, type WorkerProcess } from './support/fleet.js';
 
 let fx: EmulatorFixture;
 const LONG = Array.from({ length: 12 }, (_, i) => `w${i}`).join(' ');
@@ -41,6 +42,15 @@ beforeAll(async () => {
         },
       },
       { message: 'long', script: { steps: [{ text: LONG }] } },
+      {
+        message: 'big output',
+        script: {
+          steps: [
+            { functionCalls: [{ name: 'get_weather', arguments: { location: 'Paris' } }] },
+            { text: (c) => `got ${c.toolOutputs[0]?.output.length} chars` },
+          ],
+        },
+      },
     ],
   });
 });
@@ -157,5 +167,76 @@ describe.each(APIS)('faults on the %s API', (api) => {
       /message: expected at most 256000 characters/,
     );
     expect(fx.emulator.requests).toEqual([]);
+  });
+});
+
+describe.each(APIS)('the same faults through a worker process (%s API)', (api) => {
+  const names = uniqueNames(`upstream-${api}`);
+  let worker: WorkerProcess;
+  let sessions = 0;
+  beforeAll(async () => {
+    worker = await startWorker(names, fx.baseURL);
+  }, 60_000);
+  afterAll(async () => {
+    expect(await worker.stop()).toBe(0);
+  });
+  const fleet = (extra: Parameters<typeof fleetLLM>[3] = {}) =>
+    fleetLLM(api, names, { room: 'faults', participant: `p${++sessions}` }, extra);
+
+  it("retries 429 and 5xx with the worker's client, then succeeds", async () => {
+    const llm = fleet();
+    expect(await collect(llm.process(flaky(api, 429, 2)))).toBe('served');
+    expect(await collect(llm.process(flaky(api, 503, 1)))).toBe('served');
+    expect(fx.emulator.requests.filter((r) => r.status === 429 || r.status === 503)).toHaveLength(
+      3,
+    );
+    await llm.aclose();
+  });
+
+  it('times out a stalled stream in the worker: RunError (timeout), run cancelled, thread free', async () => {
+    const llm = fleet({ streamIdleTimeoutMs: 300 });
+    const error = await failure(llm.process('stall'));
+    expect(error).toBeInstanceOf(RunError);
+    expect(error).toMatchObject({ code: 'timeout' });
+    expect(fx.emulator.requests.some((r) => r.path.endsWith('/cancel'))).toBe(true);
+    expect(await collect(llm.process('next'))).toBe('You said: next');
+    await llm.aclose();
+  });
+
+  it(
+    api === 'responses'
+      ? 'resumes a dropped stream in the worker'
+      : 'ends a dropped stream cleanly in the worker',
+    async () => {
+      const llm = fleet();
+      const outcome = await collect(llm.process('drop please')).then(
+        (text) => text,
+        (e: unknown) => e,
+      );
+      if (api === 'responses') expect(outcome).toBe('before the drop and after it');
+      else expect(outcome).toMatchObject({ name: 'RunError', code: 'connection_error' });
+      expect(await collect(llm.process('next'))).toBe('You said: next');
+      await llm.aclose();
+    },
+  );
+
+  it('turns an expired run into RunError', async () => {
+    const llm = fleet();
+    const error = await failure(llm.process('expire'));
+    expect(error).toBeInstanceOf(RunError);
+    expect(error).toMatchObject(api === 'assistants' ? { code: 'expired' } : { reason: 'failed' });
+    await llm.aclose();
+  });
+
+  it('carries a 500 KB tool output across the control stream; a 1 MB one is capped', async () => {
+    const llm = fleet({ logger: captureLogger() });
+    const size = { value: 500 * 1024 };
+    llm.onToolCallCreated = () => 'x'.repeat(size.value);
+    expect(await collect(llm.process('big output'))).toBe(`got ${500 * 1024} chars`);
+    size.value = 1024 * 1024;
+    const capped = await collect(llm.process('big output'));
+    const errorText = `{"error":"Function get_weather returned ${1024 * 1024} bytes, more than the ${512 * 1024}-byte limit."}`;
+    expect(capped).toBe(`got ${errorText.length} chars`);
+    await llm.aclose();
   });
 });
