@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunError } from '../src/index.js';
+import { captureLogger, SCRIPTS } from './support/assistant.js';
 import { exited, startCli } from './support/cli.js';
 import { startEmulator, TEST_API_KEY, type EmulatorFixture } from './support/emulator.js';
 import { fleetLLM, REDIS_URL, startWorker, uniqueNames, type FleetNames } from './support/fleet.js';
@@ -25,6 +26,7 @@ beforeAll(async () => {
     scripts: [
       { message: 'endless', script: { tokenDelayMs: 100, steps: [{ text: ENDLESS }] } },
       { message: 'steady', script: { tokenDelayMs: 50, steps: [{ text: STEADY }] } },
+      ...SCRIPTS,
     ],
   });
 });
@@ -272,17 +274,39 @@ describe('fleet faults', () => {
         })
       ).status,
     ).toBe(401);
-    const llm = fleetLLM('assistants', names, { room: 'vault', participant: 'alice' });
+    const roomLog = captureLogger();
+    const llm = fleetLLM(
+      'assistants',
+      names,
+      { room: 'vault', participant: 'alice' },
+      {
+        logger: roomLog,
+      },
+    );
     llm.onToolCallCreated = () => 'ok';
     await text(llm.process('hello'));
     await text(llm.process('hello again'));
+    // A handler that throws makes the room log (with the call's details).
+    llm.onToolCallCreated = () => {
+      throw new Error('handler broke');
+    };
+    await text(llm.process('weather please'));
     await worker.stop();
     board.child.kill('SIGTERM');
     await exited(board.child);
     const redis = new Redis(REDIS_URL);
     const found: string[] = [];
-    for (const pattern of [`${names.prefix}:*`, `bull:${names.queue}:*`]) {
-      for (const key of await redis.keys(pattern)) {
+    // Every key in the database, not only this test's.
+    let cursor = '0';
+    const keys: string[] = [];
+    do {
+      const [next, batch] = await redis.scan(cursor, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+    expect(keys.some((k) => k.startsWith(`${names.prefix}:`))).toBe(true);
+    {
+      for (const key of keys) {
         const type = await redis.type(key);
         const value =
           type === 'string'
@@ -304,7 +328,8 @@ describe('fleet faults', () => {
     }
     redis.disconnect();
     expect(found).toEqual([]);
-    for (const output of [worker.output(), board.output()]) {
+    expect(roomLog.lines.some((l) => l.message === 'tool handler threw')).toBe(true);
+    for (const output of [worker.output(), board.output(), JSON.stringify(roomLog.lines)]) {
       expect(output).not.toContain(TEST_API_KEY);
       expect(output).not.toContain(BOARD_SECRET);
     }
