@@ -260,6 +260,30 @@ describe('session actors bound to rooms', () => {
     await host.close();
   }, 30_000);
 
+  it('passivates idle actors by itself, on its sweep timer', async () => {
+    const host = new ActorHost({
+      passivateAfterMs: 150,
+      sweepIntervalMs: 50,
+      create: (identity) =>
+        new AssistantLLM({
+          load_options: { assistant_id: EmulatorServer.defaultAssistantId },
+          transport: { redis: REDIS_URL, ...names, session: identity },
+          logger: consoleLogger('error'),
+        }),
+    });
+    const room = new FakeRoom('zeta');
+    const { sessions, binding } = bind(room, host);
+    room.join('napper');
+    expect(await say(sessions, 'napper', 'before the nap')).toBe('You said: before the nap');
+    const { actor } = host.actor({ room: 'zeta', participant: 'napper' });
+    expect(actor.state).toBe('active');
+    await expect.poll(() => actor.state, { timeout: 5_000 }).toBe('passive');
+    expect(host.activeCount).toBe(0);
+    expect(await say(sessions, 'napper', 'after the nap')).toBe('You said: after the nap');
+    await binding.close();
+    await host.close();
+  }, 30_000);
+
   it('passivates an idle actor and brings it back on the next message with the same thread', async () => {
     const host = makeHost(100);
     const room = new FakeRoom('delta');
