@@ -140,7 +140,13 @@ class ResponsesRun extends BaseBackendRun {
         }
         if (this.cancelRequested)
           return yield { type: 'run.cancelled', runId: this.firstResponseId };
-        if (!outcome) throw new Error('The stream ended before the response did.');
+        if (!outcome) {
+          // No stream event says a response was cancelled (someone else cancelled it): its
+          // stream just ends, so ask for its status before calling this a broken stream.
+          if (this.currentId && (await this.statusOf(this.currentId)) === 'cancelled')
+            return yield { type: 'run.cancelled', runId: this.firstResponseId };
+          throw new Error('The stream ended before the response did.');
+        }
         if (outcome.type === 'run.failed' || calls.length === 0) {
           return yield outcome.type === 'run.completed'
             ? { ...outcome, usage: { ...this.usage } }
@@ -217,6 +223,17 @@ class ResponsesRun extends BaseBackendRun {
           { signal: this.abort.signal },
         );
       }
+    }
+  }
+
+  /** The response's status, or null when it cannot be read. */
+  private async statusOf(id: string): Promise<string | null> {
+    try {
+      return (
+        (await this.client.responses.retrieve(id, {}, { signal: this.abort.signal })).status ?? null
+      );
+    } catch {
+      return null;
     }
   }
 
