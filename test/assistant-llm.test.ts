@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import OpenAI from 'openai';
 import {
   AssistantError,
   ConfigError,
@@ -11,6 +12,7 @@ import {
   invalidEvents,
   invalidRequests,
   startEmulator,
+  TEST_API_KEY,
   type EmulatorFixture,
 } from './support/emulator.js';
 
@@ -312,6 +314,38 @@ describe.each(APIS)('AssistantLLM on the %s API', (api) => {
     expect(await collect(llm.process('still works'))).toBe('You said: still works');
   });
 
+  it('rejects with RunError (reason cancelled, with the run id) when someone else cancels the run upstream', async () => {
+    const llm = makeLLM(api, fx.baseURL);
+    const response = llm.process('slow story cancelled elsewhere');
+    const chunks: string[] = [];
+    const error = await (async () => {
+      for await (const chunk of response) {
+        chunks.push(chunk);
+        if (chunks.length !== 2) continue;
+        // Not through this AssistantLLM: another client ends the run on the server.
+        const runId = response.runId!;
+        if (api === 'assistants') {
+          await fx.client.beta.threads.runs.cancel(runId, { thread_id: llm.threadId! });
+        } else {
+          await fx.client.responses.cancel(runId);
+        }
+      }
+    })().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RunError);
+    expect(error).not.toBeInstanceOf(InterruptionError);
+    expect(error).toMatchObject({ reason: 'cancelled', runId: response.runId });
+    expect(response.runId).toMatch(api === 'assistants' ? /^run_/ : /^resp_/);
+    expect(chunks.length).toBeLessThan(20);
+    // Only the outside cancel reached the server: the plugin did not cancel on its own.
+    expect(cancelRequests()).toHaveLength(1);
+    expect(await collect(llm.process('after the outside cancel'))).toBe(
+      'You said: after the outside cancel',
+    );
+  });
+
   it('fails fast on bad input with ConfigError naming the field', () => {
     const llm = makeLLM(api, fx.baseURL);
     expect(() => llm.process('')).toThrow(ConfigError);
@@ -353,6 +387,48 @@ describe('AssistantLLM options and servers', () => {
       /api: expected 'assistants' or 'responses'/,
     );
   });
+
+  it.each(APIS)(
+    'sends every request of the %s backend through the given openai client',
+    async (api) => {
+      const other = await startEmulator({ scripts: SCRIPTS });
+      try {
+        const sent: Array<{ url: string; header: string | null }> = [];
+        const client = new OpenAI({
+          apiKey: TEST_API_KEY,
+          baseURL: other.baseURL,
+          maxRetries: 0,
+          defaultHeaders: { 'x-test-client': 'given' },
+          fetch: (url, init) => {
+            sent.push({
+              url: String(url),
+              header: new Headers(init?.headers).get('x-test-client'),
+            });
+            return fetch(url, init);
+          },
+        });
+        // baseURL and apiKey point at the shared emulator; the given client must win over them.
+        const llm = makeLLM(api, fx.baseURL, { openai: client });
+        expect(await collect(llm.process('through the given client'))).toBe(
+          'You said: through the given client',
+        );
+        expect(fx.emulator.requests).toEqual([]);
+        const paths = other.emulator.requests.map((r) => `${r.method} ${r.path}`);
+        expect(paths).toEqual(
+          api === 'assistants'
+            ? ['POST /v1/threads', `POST /v1/threads/${llm.threadId}/runs`]
+            : ['POST /v1/conversations', 'POST /v1/responses'],
+        );
+        expect(sent.map((s) => new URL(s.url).pathname)).toEqual(
+          other.emulator.requests.map((r) => r.path),
+        );
+        expect(sent.every((s) => s.header === 'given')).toBe(true);
+        expect(invalidRequests(other.emulator)).toEqual([]);
+      } finally {
+        await other.emulator.close();
+      }
+    },
+  );
 
   it('says the Assistants API was shut down, and how to switch, on a server without it', async () => {
     const responsesOnly = await startEmulator({ protocols: ['responses'] });

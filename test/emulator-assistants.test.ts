@@ -31,6 +31,24 @@ beforeAll(async () => {
         script: { steps: [{ text: 'before drop' }, { dropConnection: true }, { text: 'after' }] },
       },
       {
+        message: 'throttle',
+        script: {
+          failRequests: { status: 429, times: 2, retryAfterSeconds: 7 },
+          steps: [{ text: 'no longer throttled' }],
+        },
+      },
+      {
+        message: 'echo instructions',
+        script: {
+          steps: [
+            {
+              text: (ctx) =>
+                `instructions=${ctx.instructions ?? '-'} additional=${ctx.additionalInstructions ?? '-'}`,
+            },
+          ],
+        },
+      },
+      {
         message: 'stall',
         script: { steps: [{ text: 'waiting' }, { stallMs: 2_000 }, { text: 'late' }] },
       },
@@ -79,6 +97,41 @@ describe('Assistants API v2 emulation', () => {
       stream: true,
     });
     expect(run.instructions).toBe('Be helpful.\nBe concise');
+  });
+
+  it('honours per-run instructions and additional_instructions for that run only', async () => {
+    const threadId = await threadWith('echo instructions');
+    const overridden = fx.client.beta.threads.runs.stream(threadId, {
+      assistant_id: assistantId,
+      instructions: 'Speak like a pirate.',
+      additional_instructions: 'Keep it short.',
+    });
+    const run = await overridden.finalRun();
+    expect(run.status).toBe('completed');
+    expect(run.instructions).toBe('Speak like a pirate.\nKeep it short.');
+    const [reply] = await overridden.finalMessages();
+    expect(reply?.content[0]?.type === 'text' && reply.content[0].text.value).toBe(
+      'instructions=Speak like a pirate. additional=Keep it short.',
+    );
+    expect(fx.emulator.requests.find((r) => r.path.endsWith('/runs'))?.body).toMatchObject({
+      instructions: 'Speak like a pirate.',
+      additional_instructions: 'Keep it short.',
+    });
+    const retrieved = await fx.client.beta.threads.runs.retrieve(run.id, { thread_id: threadId });
+    expect(retrieved.instructions).toBe('Speak like a pirate.\nKeep it short.');
+
+    // The next run on the thread is back to the assistant's own instructions.
+    await fx.client.beta.threads.messages.create(threadId, {
+      role: 'user',
+      content: 'echo instructions again',
+    });
+    const plain = fx.client.beta.threads.runs.stream(threadId, { assistant_id: assistantId });
+    const next = await plain.finalRun();
+    expect(next.instructions).toBe('Be helpful.');
+    const [plainReply] = await plain.finalMessages();
+    expect(plainReply?.content[0]?.type === 'text' && plainReply.content[0].text.value).toBe(
+      'instructions=Be helpful. additional=-',
+    );
   });
 
   it('asks for several function calls in one step and continues after submitToolOutputsStream', async () => {
@@ -240,6 +293,40 @@ describe('Assistants API v2 emulation', () => {
     expect(
       fx.emulator.requests.filter((r) => r.path.endsWith('/runs') && r.status === 503),
     ).toHaveLength(1);
+  });
+
+  it('answers 429 with the scripted Retry-After value, in the SDK error and on the wire', async () => {
+    const threadId = await threadWith('throttle');
+    const error = await fx.client.beta.threads.runs
+      .create(threadId, { assistant_id: assistantId })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((error as InstanceType<typeof OpenAI.RateLimitError>).headers.get('retry-after')).toBe(
+      '7',
+    );
+    expect(error).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+    const raw = await fetch(`${fx.baseURL}/threads/${threadId}/runs`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${TEST_API_KEY}`,
+        'content-type': 'application/json',
+        'openai-beta': 'assistants=v2',
+      },
+      body: JSON.stringify({ assistant_id: assistantId }),
+    });
+    expect(raw.status).toBe(429);
+    expect(raw.headers.get('retry-after')).toBe('7');
+    expect(await raw.json()).toMatchObject({
+      error: { type: 'rate_limit_exceeded', code: 'rate_limit_exceeded' },
+    });
+    // Both scripted failures are used up: the third request creates the run.
+    const run = await fx.client.beta.threads.runs
+      .stream(threadId, { assistant_id: assistantId })
+      .finalRun();
+    expect(run.status).toBe('completed');
+    expect(
+      fx.emulator.requests.filter((r) => r.path.endsWith('/runs')).map((r) => r.status ?? 200),
+    ).toEqual([429, 429, 200]);
   });
 
   it('drops the connection mid-stream, which the SDK reports as an error; the run finishes server-side', async () => {

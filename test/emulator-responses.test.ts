@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SCRIPTS } from './support/assistant.js';
 import { invalidEvents, startEmulator, type EmulatorFixture } from './support/emulator.js';
+import { problems } from './support/openapi.js';
 
 let fx: EmulatorFixture;
 const model = 'emulator-1';
@@ -178,6 +179,30 @@ describe('Responses + Conversations emulation', () => {
     await expect(
       fx.client.responses.create({ prompt: { id: 'pmpt_missing' }, input: 'hi' }),
     ).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('retrieves a created conversation with the same id, object and metadata', async () => {
+    const created = await fx.client.conversations.create({
+      metadata: { room: 'lobby', participant: 'alice' },
+    });
+    expect(created).toMatchObject({
+      object: 'conversation',
+      metadata: { room: 'lobby', participant: 'alice' },
+    });
+    const other = await fx.client.conversations.create({ metadata: { room: 'other' } });
+    const retrieved = await fx.client.conversations.retrieve(created.id);
+    expect(retrieved).toEqual({
+      id: created.id,
+      object: 'conversation',
+      created_at: created.created_at,
+      metadata: { room: 'lobby', participant: 'alice' },
+    });
+    expect(problems('ConversationResource', retrieved)).toEqual([]);
+    expect((await fx.client.conversations.retrieve(other.id)).metadata).toEqual({ room: 'other' });
+    expect(fx.emulator.requests.filter((r) => r.method === 'GET').map((r) => r.path)).toEqual([
+      `/v1/conversations/${created.id}`,
+      `/v1/conversations/${other.id}`,
+    ]);
   });
 
   it('answers 404 for unknown conversations and responses', async () => {
