@@ -1,6 +1,15 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_PREFIX, DEFAULT_QUEUE } from '../queues/keys.js';
+import { demoScripts } from '../src/testing.js';
 import { cli, exited, startCli } from './support/cli.js';
+import { startEmulator } from './support/emulator.js';
+import { REDIS_URL, startWorker } from './support/fleet.js';
+
+function metric(body: string, name: string): number {
+  const line = body.split('\n').find((l) => l.startsWith(name));
+  return line ? Number(line.split(' ').at(-1)) : NaN;
+}
 
 describe('assistant-host CLI', () => {
   it('lists its commands, and each command has --help', async () => {
@@ -12,6 +21,32 @@ describe('assistant-host CLI', () => {
       expect(help.code).toBe(0);
       expect(help.stdout).toContain(`Usage: assistant-host ${command} [options]`);
     }
+  });
+
+  it('worker --help prints its usage and every option with its environment variable and default', async () => {
+    // No OPENAI_API_KEY: help needs none, and starts no worker.
+    const help = await cli(['worker', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stderr).toBe('');
+    const lines = help.stdout.split('\n');
+    expect(lines[0]).toBe('Usage: assistant-host worker [options]');
+    expect(help.stdout).toContain('Run assistant runs from the Redis queue');
+    const option = (flag: string) => lines.find((l) => l.trimStart().startsWith(`${flag} `));
+    for (const [name, env, fallback] of [
+      ['redis', 'REDIS_URL', 'redis://127.0.0.1:6379'],
+      ['concurrency', 'WORKER_CONCURRENCY', '50'],
+      ['prefix', 'ASSISTANT_PREFIX', 'ast'],
+      ['queue', 'ASSISTANT_QUEUE', 'assistant-runs'],
+      ['log-level', 'LOG_LEVEL', 'info'],
+      ['http-host', 'WORKER_HTTP_HOST', '127.0.0.1'],
+      ['http-port', 'WORKER_HTTP_PORT', '9464'],
+      ['grace-ms', 'WORKER_GRACE_MS', '25000'],
+    ]) {
+      expect(option(`--${name} <value>`), name).toContain(`(env ${env}, default ${fallback})`);
+    }
+    expect(option('--http-port <value>')).toMatch(/-1 turns them off/);
+    expect(option('--help')).toMatch(/Show this help$/);
+    expect(help.stdout).not.toMatch(/worker ready/);
   });
 
   it('rejects unknown commands and bad settings naming the setting', async () => {
@@ -70,6 +105,64 @@ describe('assistant-host CLI', () => {
     expect(demo.stdout).toMatch(/word1 word2 .* \[interrupted\]/);
     expect(demo.stdout).toMatch(/Thread thread_\w+ holds the whole conversation/);
   });
+
+  it('demo --fleet: without OPENAI_API_KEY the conversation goes through a worker to the local server; the worker counts its runs', async () => {
+    const fx = await startEmulator({ scripts: demoScripts(), tokenDelayMs: 5 });
+    // The demo uses the default prefix and queue: a Redis database of its own keeps this run
+    // apart from other suites (and benchmarks) on database 0.
+    const url = new URL(REDIS_URL);
+    url.pathname = '/11';
+    const redis = url.toString();
+    const worker = await startWorker(
+      { prefix: DEFAULT_PREFIX, queue: DEFAULT_QUEUE },
+      fx.baseURL,
+      [],
+      { REDIS_URL: redis },
+    );
+    try {
+      const demo = await cli(['demo', '--fleet', redis]);
+      expect(demo.stderr).toBe('');
+      expect(demo.code).toBe(0);
+      const out = demo.stdout;
+      expect(out).toContain(
+        `Fleet mode: runs go through ${redis} to assistant-host worker processes.`,
+      );
+      expect(out).not.toMatch(/No OPENAI_API_KEY is set/);
+      expect(out).toContain('Backend: assistants.');
+      expect(out).toContain(
+        '> You: Tell me about TypeScript\n< Assistant: TypeScript is JavaScript with syntax for types',
+      );
+      expect(out).toContain('[tool call] get_weather({"location":"Paris","unit":"celsius"})');
+      expect(out).toContain(
+        '[tool output] {"location":"Paris","temperature":18,"unit":"celsius","sky":"partly cloudy"}',
+      );
+      // The room's tool output went back through Redis to the worker and into the reply.
+      expect(out).toContain('The weather service says: {"location":"Paris","temperature":18');
+      expect(out).toContain('[tool call] search_knowledge_base');
+      expect(out).toContain('From the knowledge base: {"results":["TypeScript adds static types');
+      expect(out).toContain('[code_interpreter] sum(range(10)) -> 45');
+      expect(out).toContain('[file_search] style.md (0.82)');
+      expect(out).toMatch(/< Assistant: word1 word2 .* \[interrupted\]\n/);
+      expect(out).not.toContain('word120');
+      expect(out).toContain('> You: Thanks!\n< Assistant: You said: Thanks!');
+      expect(out).toMatch(/Thread thread_\w+ holds the whole conversation/);
+
+      // The numbers the README quotes after the demo.
+      const scrape = async () => (await fetch(`${worker.healthURL}/metrics`)).text();
+      const ended = (outcome: string) =>
+        `assistant_runs_ended_total{api="assistants",outcome="${outcome}"}`;
+      await expect.poll(async () => metric(await scrape(), ended('completed'))).toBe(5);
+      const body = await scrape();
+      expect(metric(body, 'assistant_runs_started_total{api="assistants"}')).toBe(6);
+      expect(metric(body, ended('cancelled'))).toBe(1);
+      expect(metric(body, ended('failed'))).toBeNaN();
+      expect(metric(body, 'assistant_tool_round_trip_seconds_count')).toBe(2);
+      expect(metric(body, 'assistant_active_sessions')).toBe(0);
+    } finally {
+      await worker.stop();
+      await fx.emulator.close();
+    }
+  }, 60_000);
 
   it('demo: on the Responses backend too', async () => {
     const demo = await cli(['demo', '--api', 'responses', '--token-delay-ms', '5']);

@@ -1,6 +1,6 @@
 /** Operating workers: health and metrics, graceful shutdown, and runs handed back to the queue. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RunError } from '../src/index.js';
+import { InterruptionError, RunError } from '../src/index.js';
 import { cli } from './support/cli.js';
 import { startEmulator, type EmulatorFixture } from './support/emulator.js';
 import { fleetLLM, startWorker, uniqueNames } from './support/fleet.js';
@@ -68,6 +68,85 @@ describe('worker operations', () => {
     } finally {
       await worker.stop();
     }
+  });
+
+  it('counts failed and cancelled runs by outcome; a session is active only while its run is in flight', async () => {
+    const names = uniqueNames('outcomes');
+    const worker = await startWorker(names, fx.baseURL);
+    const scrape = async () => (await fetch(`${worker.healthURL}/metrics`)).text();
+    const ended = (outcome: string) =>
+      `assistant_runs_ended_total{api="assistants",outcome="${outcome}"}`;
+    try {
+      const llm = fleetLLM('assistants', names, { room: 'o', participant: 'outcomes' });
+      const failed = await text(llm.process('explode')).catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(RunError);
+      expect(failed).toMatchObject({ code: 'server_error' });
+      await expect.poll(async () => metric(await scrape(), ended('failed'))).toBe(1);
+
+      // A run the room interrupts while it streams: the gauge counts it while it runs.
+      const chunks: string[] = [];
+      let activeWhileStreaming = NaN;
+      const interrupted = (async () => {
+        for await (const chunk of llm.process('endless')) {
+          chunks.push(chunk);
+          if (chunks.length === 2) {
+            activeWhileStreaming = metric(await scrape(), 'assistant_active_sessions');
+            void llm.interrupt();
+          }
+        }
+      })().catch((e: unknown) => e);
+      expect(await interrupted).toBeInstanceOf(InterruptionError);
+      expect(activeWhileStreaming).toBe(1);
+      await expect.poll(async () => metric(await scrape(), ended('cancelled'))).toBe(1);
+      await expect.poll(async () => metric(await scrape(), 'assistant_active_sessions')).toBe(0);
+
+      const body = await scrape();
+      expect(metric(body, 'assistant_runs_started_total{api="assistants"}')).toBe(2);
+      expect(metric(body, ended('failed'))).toBe(1);
+      expect(metric(body, ended('cancelled'))).toBe(1);
+      // Neither run is counted as completed: no such series exists yet.
+      expect(metric(body, ended('completed'))).toBeNaN();
+      // The session still works after both.
+      expect(await text(llm.process('hello'))).toBe('You said: hello');
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('on SIGTERM answers /readyz with 503 while it drains a run in flight; /healthz and /metrics still answer', async () => {
+    const names = uniqueNames('draining');
+    const worker = await startWorker(names, fx.baseURL, ['--grace-ms', '20000']);
+    const health = (path: string) => fetch(`${worker.healthURL}${path}`);
+    expect((await health('/readyz')).status).toBe(200);
+    const llm = fleetLLM('assistants', names, { room: 'd', participant: 'draining' });
+    const chunks: string[] = [];
+    let signalled!: () => void;
+    const sent = new Promise<void>((resolve) => (signalled = resolve));
+    const outcome = (async () => {
+      for await (const chunk of llm.process('endless')) {
+        chunks.push(chunk);
+        if (chunks.length === 2) {
+          worker.child.kill('SIGTERM');
+          signalled();
+        }
+      }
+    })().catch((e: unknown) => e);
+    await sent;
+    await expect.poll(() => worker.output()).toMatch(/worker stopping/);
+    const readyz = await health('/readyz');
+    expect(readyz.status).toBe(503);
+    expect(await readyz.text()).toBe('not ready\n');
+    expect((await health('/healthz')).status).toBe(200);
+    expect(metric(await (await health('/metrics')).text(), 'assistant_active_sessions')).toBe(1);
+    // The run is still streaming: draining lets it go on.
+    const streamed = chunks.length;
+    await expect.poll(() => chunks.length).toBeGreaterThan(streamed);
+    expect(worker.child.exitCode).toBeNull();
+    // A draining worker still obeys the room's cancel; with nothing left in flight it exits.
+    await llm.interrupt();
+    expect(await outcome).toBeInstanceOf(InterruptionError);
+    expect(await worker.stop()).toBe(0);
+    expect(worker.output()).toMatch(/0 run\(s\) handed back/);
   });
 
   it('on SIGTERM stops taking jobs and lets the run in flight finish', async () => {
