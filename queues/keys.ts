@@ -75,10 +75,11 @@ export class Keys {
 
   /** True if `key` is an inbox under this prefix: a worker writes to nothing else a job names. */
   isInbox(key: unknown): key is string {
-    return (
-      typeof key === 'string' && new RegExp(`^${escape(this.prefix)}:inbox:${UUID}$`).test(key)
-    );
+    this.inboxPattern ??= new RegExp(`^${escape(this.prefix)}:inbox:${UUID}$`);
+    return typeof key === 'string' && this.inboxPattern.test(key);
   }
+
+  private inboxPattern: RegExp | undefined;
 
   attempt(sid: string, runId: string): string {
     return `${this.prefix}:{${sid}}:run:${runId}:attempt`;
