@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { InterruptionError, type AssistantLLM } from '../src/index.js';
 import type { BenchEnv } from './env.js';
-import { roundSummary, shuffle, sleep, summarize } from './stats.js';
+import { interleaved, roundSummary, summarize } from './stats.js';
 import { table } from './table.js';
 import type { Benchmark, BenchResult } from './types.js';
 
@@ -71,14 +71,11 @@ export const interrupt: Benchmark = {
       };
     };
 
-    const samples: Record<Mode, Sample[]> = { single: [], fleet: [] };
-    for (let i = 0; i < warmup + runs; i++) {
-      for (const mode of shuffle(['single', 'fleet'] as Mode[])) {
-        const sample = await once(llms[mode]);
-        if (i >= warmup) samples[mode].push(sample);
-        await sleep(5);
-      }
-    }
+    const samples = await interleaved(
+      ['single', 'fleet'] as const,
+      { rounds: runs, warmup },
+      (mode) => once(llms[mode]),
+    );
     stop();
     await Promise.all([llms.single.aclose(), llms.fleet.aclose()]);
 

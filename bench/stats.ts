@@ -58,3 +58,26 @@ export function shuffle<T>(items: T[]): T[] {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `once(mode)` for every mode in a random order each round, `warmup` rounds unrecorded
+ * then `rounds` recorded, with `gapMs` between runs: the machine's noise falls on all modes
+ * alike. Returns each mode's samples.
+ */
+export async function interleaved<M extends string, S>(
+  modes: readonly M[],
+  { rounds, warmup, gapMs = 5 }: { rounds: number; warmup: number; gapMs?: number },
+  once: (mode: M) => Promise<S>,
+  onRound: (recorded: number) => void = () => undefined,
+): Promise<Record<M, S[]>> {
+  const samples = Object.fromEntries(modes.map((m) => [m, [] as S[]])) as Record<M, S[]>;
+  for (let i = 0; i < warmup + rounds; i++) {
+    for (const mode of shuffle([...modes])) {
+      const sample = await once(mode);
+      if (i >= warmup) samples[mode].push(sample);
+      await sleep(gapMs);
+    }
+    if (i >= warmup) onRound(i + 1 - warmup);
+  }
+  return samples;
+}

@@ -9,7 +9,15 @@ import { performance } from 'node:perf_hooks';
 import { EmulatorServer } from '../src/testing.js';
 import type { AssistantLLM } from '../src/index.js';
 import { API_KEY, type BenchEnv } from './env.js';
-import { round, roundSummary, shuffle, sleep, summarize, type Summary } from './stats.js';
+import {
+  interleaved,
+  round,
+  roundSummary,
+  shuffle,
+  sleep,
+  summarize,
+  type Summary,
+} from './stats.js';
 import { table } from './table.js';
 import type { Benchmark, BenchResult } from './types.js';
 
@@ -73,16 +81,14 @@ export const ttft: Benchmark = {
       single: llmRun(single),
       fleet: llmRun(fleet),
     };
-    const samples: Record<Mode, Sample[]> = { sdk: [], single: [], fleet: [] };
-
-    for (let i = 0; i < warmup + runs; i++) {
-      for (const mode of shuffle(MODES)) {
-        const sample = await runners[mode]();
-        if (i >= warmup) samples[mode].push(sample);
-        await sleep(GAP_MS);
-      }
-      if ((i + 1) % 100 === 0) env.log(`ttft: ${i + 1 - warmup} of ${runs} rounds`);
-    }
+    const samples = await interleaved(
+      MODES,
+      { rounds: runs, warmup, gapMs: GAP_MS },
+      (mode) => runners[mode](),
+      (done) => {
+        if (done % 100 === 0) env.log(`ttft: ${done} of ${runs} rounds`);
+      },
+    );
 
     // Back to back: the next message sent the moment the previous reply ended (no gap).
     const b2bRuns = env.quick ? 30 : 100;

@@ -67,6 +67,7 @@ describe('fleet faults', () => {
       (e: unknown) => e,
     );
     const recoveredInMs = Date.now() - killedAt;
+    console.log(`sigkill: the caller heard RunError ${recoveredInMs} ms after the kill`);
     const backup = await rescuer!;
     try {
       expect(error).toBeInstanceOf(RunError);
