@@ -72,6 +72,16 @@ function messages(
   );
 }
 
+/** One turn that calls the Agent's get_weather tool: its call, its output, then the reply. */
+async function askForecast(session: voice.AgentSession): Promise<void> {
+  const result = await session.run({ userInput: 'What is the forecast?' }).wait();
+  result.expect.nextEvent().isFunctionCall({ name: 'get_weather', args: { location: 'Paris' } });
+  result.expect.nextEvent().isFunctionCallOutput();
+  result.expect.nextEvent().isMessage({ role: 'assistant' });
+  expect(weatherCalls).toEqual([{ location: 'Paris' }]);
+  expect(messages(result)[0]?.text).toBe('Forecast: {"location":"Paris","sky":"clear"}');
+}
+
 async function userTexts(api: Api, threadId: string): Promise<string[]> {
   if (api === 'assistants') {
     const list = await fx.client.beta.threads.messages.list(threadId, { order: 'asc' });
@@ -115,12 +125,7 @@ describe.each(APIS)('AssistantLLM as the llm of a voice.AgentSession (%s API)', 
     weatherCalls.length = 0;
     const model = makeLLM(api, fx.baseURL);
     const session = await startSession(model);
-    const result = await session.run({ userInput: 'What is the forecast?' }).wait();
-    result.expect.nextEvent().isFunctionCall({ name: 'get_weather', args: { location: 'Paris' } });
-    result.expect.nextEvent().isFunctionCallOutput();
-    result.expect.nextEvent().isMessage({ role: 'assistant' });
-    expect(weatherCalls).toEqual([{ location: 'Paris' }]);
-    expect(messages(result)[0]?.text).toBe('Forecast: {"location":"Paris","sky":"clear"}');
+    await askForecast(session);
     // One run: the output went to the waiting run instead of starting another.
     if (api === 'assistants') {
       expect(fx.emulator.requests.filter((r) => /\/runs$/.test(r.path))).toHaveLength(1);
@@ -227,13 +232,8 @@ describe.each(APIS)('the same AgentSession in fleet mode (%s API)', (api) => {
     weatherCalls.length = 0;
     const model = fleetLLM(api, names, { room: 'lk-room', participant: `lk-${api}` });
     const session = await startSession(model);
-    const result = await session.run({ userInput: 'What is the forecast?' }).wait();
-    result.expect.nextEvent().isFunctionCall({ name: 'get_weather', args: { location: 'Paris' } });
-    result.expect.nextEvent().isFunctionCallOutput();
-    result.expect.nextEvent().isMessage({ role: 'assistant' });
-    // The tool ran here, in the room's process; the worker carried its output upstream.
-    expect(weatherCalls).toEqual([{ location: 'Paris' }]);
-    expect(messages(result)[0]?.text).toBe('Forecast: {"location":"Paris","sky":"clear"}');
+    // The tool runs here, in the room's process; the worker carries its output upstream.
+    await askForecast(session);
     const outputs = fx.emulator.requests.filter((r) =>
       api === 'assistants'
         ? r.path.endsWith('/submit_tool_outputs')
