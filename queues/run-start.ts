@@ -25,19 +25,20 @@ local marker = redis.call('get', KEYS[3])
 local control = redis.call('xrange', KEYS[4], '-', '+')
 local thread = false
 if ARGV[4] == '1' then thread = redis.call('hget', KEYS[5], 'threadId') end
-local cancelled = false
+local cancelled = 0
+local lastControl = false
 for _, entry in ipairs(control) do
+  lastControl = entry[1]
   local ok, message = pcall(cjson.decode, entry[2][2])
-  if ok and type(message) == 'table' and message['type'] == 'cancel' then cancelled = true end
+  if ok and type(message) == 'table' and message['type'] == 'cancel' then cancelled = 1 end
 end
-if not marker and not cancelled then
+if not marker and cancelled == 0 then
   redis.call('set', KEYS[3], ARGV[5], 'EX', ARGV[3])
 end
-return {1, attempt, marker, control, thread}
+return {1, attempt, marker, cancelled, lastControl, thread}
 `;
 
-type Entry = [id: string, fields: string[]];
-type Reply = [0] | [1, number, string | null, Entry[], string | null];
+type Reply = [0] | [1, number, string | null, 0 | 1, string | null, string | null];
 
 export type RunStart =
   | { begun: false }
@@ -47,8 +48,10 @@ export type RunStart =
       attempt: number;
       /** What a lost worker left: PENDING or the upstream run id; null on a first start. */
       marker: string | null;
-      /** The run's control messages so far, oldest first. */
-      control: Array<{ id: string; payload: string }>;
+      /** A cancel was sent before the run began: it must not start (the marker is not set). */
+      cancelled: boolean;
+      /** The id of the last control message so far ('0' if none): the worker reads after it. */
+      controlReadFrom: string;
       /** The session's thread id, when asked for. */
       threadId: string | null;
     };
@@ -86,12 +89,13 @@ export async function beginRun(
     PENDING,
   );
   if (reply[0] === 0) return { begun: false };
-  const [, attempt, marker, control, threadId] = reply;
+  const [, attempt, marker, cancelled, lastControl, threadId] = reply;
   return {
     begun: true,
     attempt,
     marker: marker || null,
-    control: control.map(([id, fields]) => ({ id, payload: fields[1] ?? '{}' })),
+    cancelled: cancelled === 1,
+    controlReadFrom: lastControl || '0',
     threadId: threadId || null,
   };
 }

@@ -181,8 +181,7 @@ export class RunWorker {
     }
 
     const controlKey = keys.control(sid, runId);
-    const pending = start.control;
-    if (pending.some(({ payload }) => (JSON.parse(payload) as ControlMessage).type === 'cancel')) {
+    if (start.cancelled) {
       await publisher.publish({ type: 'run.cancelled' });
       return { outcome: finish('cancelled'), ...timing() };
     }
@@ -209,7 +208,7 @@ export class RunWorker {
           });
         }
       },
-      pending.at(-1)?.id ?? '0',
+      start.controlReadFrom,
     );
     let outcome: RunOutcome = 'failed';
     let upstreamRunId: string | undefined;

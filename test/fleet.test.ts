@@ -238,6 +238,31 @@ describe.each(APIS)('fleet mode on the %s API', (api) => {
     }
   });
 
+  it('a run cancelled while it waits for a worker never reaches the server', async () => {
+    const idle = uniqueNames(`fleet-queued-${api}`);
+    const llm = fleetLLM(api, idle, { room: 'room-queued', participant: 'impatient' });
+    const message = `never run me ${api}`;
+    const reading = (async () => {
+      for await (const _chunk of llm.process(message)) void _chunk;
+    })().catch((e: unknown) => e);
+    // No worker serves these names yet: the job waits; the cancel goes to its control stream.
+    await new Promise((r) => setTimeout(r, 200));
+    const interrupted = llm.interrupt();
+    expect(await reading).toBeInstanceOf(InterruptionError);
+    const late = await startWorker(idle, fx.baseURL);
+    try {
+      await interrupted; // the worker confirmed the cancel
+      expect(JSON.stringify(fx.emulator.requests.map((r) => r.body))).not.toContain(message);
+      // The session goes on with its next message.
+      let text = '';
+      for await (const chunk of llm.process('hello')) text += chunk;
+      expect(text).toBe('You said: hello');
+    } finally {
+      await llm.aclose();
+      expect(await late.stop()).toBe(0);
+    }
+  }, 60_000);
+
   it('gives every key it writes an expiry', async () => {
     const keys = await keysWithTtl(names.prefix);
     expect(keys.length).toBeGreaterThan(20);
