@@ -12,7 +12,7 @@ import { INBOX_MAXLEN } from './keys.js';
  * numbers its events after everything an earlier attempt sent, so the room drops nothing new
  * and nothing old is read twice.
  */
-export const ATTEMPT_SPAN = 1_000_000_000;
+const ATTEMPT_SPAN = 1_000_000_000;
 
 export class EventPublisher {
   private seq: number;

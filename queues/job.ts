@@ -1,7 +1,7 @@
 /** What a run job carries: enough to run it, nothing secret (the key lives in the worker's env). */
 import type { RunRequest } from '../src/backends/backend.js';
 import type { BackendConfig } from '../src/backends/config.js';
-import type { Keys, SessionIdentity } from './keys.js';
+import { isUuid, type Keys, type SessionIdentity } from './keys.js';
 
 export interface RunJobData {
   /** The session's key id (a digest), which names its Redis keys. */
@@ -42,8 +42,7 @@ export type ControlMessage =
 export function jobDataProblem(data: Partial<RunJobData>, keys: Keys): string | null {
   if (typeof data.sid !== 'string' || !/^[0-9a-f]{32}$/.test(data.sid))
     return `sid: expected 32 hex digits (a session id), got ${JSON.stringify(data.sid)}`;
-  if (typeof data.runId !== 'string' || !/^[0-9a-f-]{36}$/.test(data.runId))
-    return `runId: expected a UUID, got ${JSON.stringify(data.runId)}`;
+  if (!isUuid(data.runId)) return `runId: expected a UUID, got ${JSON.stringify(data.runId)}`;
   if (!keys.isInbox(data.replyTo))
     return `replyTo: expected an inbox key ${keys.inbox('<uuid>')}, got ${JSON.stringify(data.replyTo)}`;
   if (typeof data.request?.message !== 'string') return 'request.message: expected a string';

@@ -37,6 +37,12 @@ export const TTL = {
 export const INBOX_MAXLEN = 1_000_000;
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const UUID_ONLY = new RegExp(`^${UUID}$`);
+
+/** True for a lowercase UUID, the shape of run ids and inbox ids (crypto.randomUUID()). */
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID_ONLY.test(value);
+}
 
 export interface SessionIdentity {
   room: string;

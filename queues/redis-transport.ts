@@ -11,6 +11,7 @@ import type { RunRequest } from '../src/backends/backend.js';
 import type { BackendConfig } from '../src/backends/config.js';
 import { isTerminal, type RunEvent, type ToolOutput } from '../src/events.js';
 import type { RunChannel, RunTransport } from '../src/transport.js';
+import { unlessAborted } from '../src/util/abortable.js';
 import { AsyncQueue } from '../src/util/async-queue.js';
 import { redisOptions, type RedisConnection } from './connection.js';
 import type { ControlMessage, RunJobData, RunJobResult } from './job.js';
@@ -110,7 +111,7 @@ class FleetClient {
     // Workers still streaming for it now write nothing (NOMKSTREAM). It also expires by
     // itself: a Redis that is down does not hold the close up.
     const deleted = this.commands.del(this.inbox).catch(() => undefined);
-    await Promise.race([deleted, new Promise((r) => setTimeout(r, 1_000).unref())]);
+    await unlessAborted(deleted, AbortSignal.timeout(1_000), undefined);
     await this.queue.close();
     this.commands.disconnect();
   }

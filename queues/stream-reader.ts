@@ -7,6 +7,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { unlessAborted } from '../src/util/abortable.js';
 import type { Keys } from './keys.js';
 
 type Entry = [id: string, fields: string[]];
@@ -31,11 +32,10 @@ export class StreamReader {
   private running = true;
   private readonly loop: Promise<void>;
   /**
-   * Settles when close() is called. ioredis never settles a command queued while it is
-   * reconnecting if disconnect() comes then, so the loop races each XREAD against this.
+   * Aborted by close(). ioredis never settles a command queued while it is reconnecting if
+   * disconnect() comes then, so the loop stops waiting for its XREAD when this aborts.
    */
-  private readonly closing: Promise<null>;
-  private stop: () => void = () => undefined;
+  private readonly closed = new AbortController();
 
   /**
    * @param commands a connection for non-blocking commands (used to wake the reader)
@@ -57,7 +57,6 @@ export class StreamReader {
     });
     this.blocking.on('error', () => undefined);
     this.wakeKey = keys.wake(id);
-    this.closing = new Promise<null>((resolve) => (this.stop = () => resolve(null)));
     this.loop = this.run();
   }
 
@@ -104,8 +103,7 @@ export class StreamReader {
           this.wakeLastId,
           ...ids,
         ) as Promise<XReadReply>;
-        read.catch(() => undefined); // may reject after close, when nobody awaits it
-        reply = await Promise.race([read, this.closing]);
+        reply = await unlessAborted(read, this.closed.signal, null);
         if (!this.running) return;
       } catch (error) {
         if (!this.running) return;
@@ -130,12 +128,12 @@ export class StreamReader {
 
   async close(): Promise<void> {
     this.running = false;
-    this.stop();
+    this.closed.abort();
     this.subscriptions.clear();
     this.blocking.disconnect();
     await this.loop.catch(() => undefined);
     // The wake stream expires by itself; do not hang a shutdown on a Redis that is down.
     const removed = this.commands.del(this.wakeKey).catch(() => undefined);
-    await Promise.race([removed, new Promise((r) => setTimeout(r, 1_000).unref())]);
+    await unlessAborted(removed, AbortSignal.timeout(1_000), undefined);
   }
 }
