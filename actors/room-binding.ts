@@ -3,7 +3,7 @@
  * session actor and a conversation; one who leaves has both stopped; a room that disconnects
  * stops them all. Participants never share an actor, a thread or a conversation.
  */
-import { RoomEvent } from '@livekit/rtc-node';
+import { ParticipantKind, RoomEvent } from '@livekit/rtc-node';
 import type { Logger } from '../src/logger.js';
 import type { ActorLLM } from './actor-llm.js';
 import { sessionId } from '../queues/keys.js';
@@ -13,12 +13,15 @@ import type { SessionActor, StopMode } from './session-actor.js';
 /** What the binding needs of a participant: @livekit/rtc-node's RemoteParticipant fits. */
 export interface ParticipantLike {
   identity: string;
+  kind?: ParticipantKind;
+  attributes?: Record<string, string>;
 }
 
 /** What the binding needs of a room: @livekit/rtc-node's Room fits. */
 export interface RoomLike {
   name?: string | undefined;
   remoteParticipants: Map<string, ParticipantLike>;
+  localParticipant?: { identity: string } | undefined;
   on(
     event: RoomEvent.ParticipantConnected,
     listener: (participant: ParticipantLike) => void,
@@ -54,8 +57,27 @@ export interface RoomBindingOptions {
   ) => Promise<ConversationHandle>;
   /** What happens to a run still active when its participant leaves. Default 'cancel'. */
   onLeave?: StopMode;
+  /**
+   * The room's name in session ids. Default `room.name` (an unconnected rtc-node Room has
+   * none: pass the job's room name).
+   */
+  roomName?: string;
+  /**
+   * Kinds of participant that get a conversation. Default standard, SIP and connector
+   * participants, as @livekit/agents' RoomIO accepts; other agents and egress do not.
+   */
+  participantKinds?: readonly ParticipantKind[];
   logger?: Logger;
 }
+
+/** The kinds @livekit/agents' RoomIO listens to by default. */
+export const DEFAULT_PARTICIPANT_KINDS: readonly ParticipantKind[] = [
+  ParticipantKind.STANDARD,
+  ParticipantKind.SIP,
+  ParticipantKind.CONNECTOR,
+];
+/** Set by a participant (an avatar, say) that publishes on this agent's behalf. */
+const PUBLISH_ON_BEHALF = 'lk.publish_on_behalf';
 
 export interface RoomBinding {
   /** Identities with a live conversation. */
@@ -65,7 +87,16 @@ export interface RoomBinding {
 }
 
 export function bindRoom(room: RoomLike, options: RoomBindingOptions): RoomBinding {
-  const roomName = room.name ?? 'room';
+  const roomName = options.roomName ?? room.name;
+  if (!roomName)
+    throw new Error(
+      'bindRoom needs the room name: connect the room first or pass options.roomName.',
+    );
+  const kinds = options.participantKinds ?? DEFAULT_PARTICIPANT_KINDS;
+  const accepted = (participant: ParticipantLike): boolean =>
+    (participant.kind === undefined || kinds.includes(participant.kind)) &&
+    (participant.attributes?.[PUBLISH_ON_BEHALF] === undefined ||
+      participant.attributes[PUBLISH_ON_BEHALF] !== room.localParticipant?.identity);
   const live = new Set<string>();
   /** Per participant, the chain of join/leave work, so a quick leave waits for its join. */
   const chains = new Map<string, Promise<void>>();
@@ -75,8 +106,9 @@ export function bindRoom(room: RoomLike, options: RoomBindingOptions): RoomBindi
 
   const enqueue = (identity: string, work: () => Promise<void>): Promise<void> => {
     const next = (chains.get(identity) ?? Promise.resolve()).then(work).catch((error: unknown) => {
-      options.logger?.warn('participant lifecycle step failed', {
+      options.logger?.error('participant lifecycle step failed', {
         room: roomName,
+        participant: identity,
         error: (error as Error).message,
       });
     });
@@ -89,7 +121,7 @@ export function bindRoom(room: RoomLike, options: RoomBindingOptions): RoomBindi
 
   const join = (participant: ParticipantLike): void => {
     const identity = participant.identity;
-    if (closed || live.has(identity)) return;
+    if (closed || live.has(identity) || !accepted(participant)) return;
     live.add(identity);
     void enqueue(identity, async () => {
       if (!live.has(identity)) return;

@@ -1,66 +1,43 @@
 /**
- * Session actors bound to rooms: a stand-in for @livekit/rtc-node's Room emits the same events
- * with the same participant shapes; conversations are real voice.AgentSessions driven text-only;
- * runs go through the real Redis to a real BullMQ worker.
+ * Session actors bound to rooms: @livekit/rtc-node's real Room, unconnected, with participants
+ * joining and leaving as rtc-node makes them on the server's events; conversations are real
+ * voice.AgentSessions driven text-only; runs go through the real Redis to a real BullMQ worker.
  */
 import { initializeLogger, voice } from '@livekit/agents';
-import { RoomEvent } from '@livekit/rtc-node';
-import { EventEmitter } from 'node:events';
+import { DisconnectReason, Room, RoomEvent } from '@livekit/rtc-node';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ActorHost } from '../actors/actor-host.js';
-import { bindRoom, type ParticipantLike, type RoomLike } from '../actors/room-binding.js';
+import { bindRoom } from '../actors/room-binding.js';
 import { RunWorker } from '../queues/run-worker.js';
 import { AssistantLLM, consoleLogger } from '../src/index.js';
 import { EmulatorServer } from '../src/testing.js';
 import { SCRIPTS } from './support/assistant.js';
 import { startEmulator, TEST_API_KEY, type EmulatorFixture } from './support/emulator.js';
 import { keysWithTtl, REDIS_URL, uniqueNames } from './support/fleet.js';
+import { join, leave, roomListeners } from './support/rtc-room.js';
 
 initializeLogger({ pretty: false, level: 'error' });
 
-/** Shaped like @livekit/rtc-node's RemoteParticipant where the binding looks. */
-interface FakeParticipant extends ParticipantLike {
-  sid: string;
-  name: string;
-  metadata: string;
-  attributes: Record<string, string>;
-}
-
-class FakeRoom extends EventEmitter implements RoomLike {
-  readonly remoteParticipants = new Map<string, FakeParticipant>();
-  constructor(readonly name: string) {
-    super();
+/** rtc-node's real Room, unconnected, under the name a job would give it. */
+class NamedRoom {
+  readonly room = new Room();
+  constructor(readonly name: string) {}
+  get remoteParticipants() {
+    return this.room.remoteParticipants;
   }
-  join(identity: string): FakeParticipant {
-    const participant = {
-      identity,
-      sid: `PA_${identity}`,
-      name: identity,
-      metadata: '',
-      attributes: {},
-    };
-    this.remoteParticipants.set(identity, participant);
-    this.emit(RoomEvent.ParticipantConnected, participant);
-    return participant;
+  join(identity: string): void {
+    join(this.room, identity);
   }
   leave(identity: string): void {
-    const participant = this.remoteParticipants.get(identity);
-    if (!participant) return;
-    this.remoteParticipants.delete(identity);
-    this.emit(RoomEvent.ParticipantDisconnected, participant);
+    leave(this.room, identity);
   }
+  /** As rtc-node's cleanup on disconnect announces it. */
   disconnect(): void {
-    this.emit(RoomEvent.Disconnected, 'CLIENT_INITIATED');
+    this.room.emit(RoomEvent.Disconnected, DisconnectReason.CLIENT_INITIATED);
   }
   boundListeners(): number {
-    return [
-      RoomEvent.ParticipantConnected,
-      RoomEvent.ParticipantDisconnected,
-      RoomEvent.Disconnected,
-    ]
-      .map((e) => this.listenerCount(e))
-      .reduce((a, b) => a + b, 0);
+    return roomListeners(this.room);
   }
 }
 
@@ -114,9 +91,10 @@ function makeHost(passivateAfterMs = 60_000): ActorHost {
 }
 
 /** Binds a room; every participant's AgentSession is kept so the test can talk through it. */
-function bind(room: FakeRoom, host: ActorHost, onLeave: 'cancel' | 'finish' = 'cancel') {
+function bind(room: NamedRoom, host: ActorHost, onLeave: 'cancel' | 'finish' = 'cancel') {
   const sessions = new Map<string, voice.AgentSession>();
-  const binding = bindRoom(room, {
+  const binding = bindRoom(room.room, {
+    roomName: room.name,
     host,
     onLeave,
     startConversation: async (participant, llm) => {
@@ -157,7 +135,7 @@ describe('session actors bound to rooms', () => {
   it('50 participants join and leave at random across 3 rooms: one actor each, own thread, nothing leaked', async () => {
     const timersBefore = timers();
     const host = makeHost();
-    const rooms = [new FakeRoom('alpha'), new FakeRoom('beta'), new FakeRoom('gamma')];
+    const rooms = [new NamedRoom('alpha'), new NamedRoom('beta'), new NamedRoom('gamma')];
     // Two are in their rooms before the agent arrives.
     rooms[0]!.join('early-0');
     rooms[1]!.join('early-1');
@@ -214,7 +192,7 @@ describe('session actors bound to rooms', () => {
       ['local', makeLocalHost()],
       ['fleet', makeHost()],
     ] as const) {
-      const room = new FakeRoom(`comeback-${label}`);
+      const room = new NamedRoom(`comeback-${label}`);
       const { sessions, binding } = bind(room, host);
       room.join('returner');
       expect(await say(sessions, 'returner', 'before')).toBe('You said: before');
@@ -242,7 +220,7 @@ describe('session actors bound to rooms', () => {
 
   it('a room that disconnects stops every live actor and closes every conversation', async () => {
     const host = makeHost();
-    const room = new FakeRoom('epsilon');
+    const room = new NamedRoom('epsilon');
     const { sessions, binding } = bind(room, host);
     for (const who of ['one', 'two', 'three']) room.join(who);
     for (const who of ['one', 'two', 'three'])
@@ -271,7 +249,7 @@ describe('session actors bound to rooms', () => {
           logger: consoleLogger('error'),
         }),
     });
-    const room = new FakeRoom('zeta');
+    const room = new NamedRoom('zeta');
     const { sessions, binding } = bind(room, host);
     room.join('napper');
     expect(await say(sessions, 'napper', 'before the nap')).toBe('You said: before the nap');
@@ -286,7 +264,7 @@ describe('session actors bound to rooms', () => {
 
   it('passivates an idle actor and brings it back on the next message with the same thread', async () => {
     const host = makeHost(100);
-    const room = new FakeRoom('delta');
+    const room = new NamedRoom('delta');
     const { sessions, binding } = bind(room, host);
     room.join('sleeper');
     expect(await say(sessions, 'sleeper', 'first words')).toBe('You said: first words');
@@ -310,7 +288,7 @@ describe('session actors bound to rooms', () => {
   it('a participant who leaves mid-run: cancelled by default, allowed to finish when configured', async () => {
     for (const mode of ['cancel', 'finish'] as const) {
       const host = makeHost();
-      const room = new FakeRoom(`epsilon-${mode}`);
+      const room = new NamedRoom(`epsilon-${mode}`);
       const { sessions, binding } = bind(room, host, mode);
       room.join('leaver');
       await expect.poll(() => sessions.has('leaver')).toBe(true);
