@@ -87,7 +87,9 @@ export class EmulatorServer {
 
   async listen(port = 0, host = '127.0.0.1'): Promise<string> {
     const server = createServer((req, res) => void this.dispatch(req, res));
-    server.keepAliveTimeout = 5_000;
+    // Idle connections are the client's to close (undici does after 4 s). A server that closes
+    // one can race a request the client has just sent on it, which then fails with ECONNRESET.
+    server.keepAliveTimeout = 0;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, resolve);
