@@ -62,9 +62,13 @@ export function createAssistantAgent(options: AssistantAgentOptions): AgentDefin
           } as AssistantOptions),
         ...(options.passivateAfterMs ? { passivateAfterMs: options.passivateAfterMs } : {}),
       });
-      const mux = new RoomMux(ctx.room, { audience: options.audience ?? 'participant' });
+      const mux = new RoomMux(ctx.room, {
+        audience: options.audience ?? 'participant',
+        ...(options.assistant.logger ? { logger: options.assistant.logger } : {}),
+      });
       const binding = bindRoom(ctx.room, {
         host,
+        ...(options.assistant.logger ? { logger: options.assistant.logger } : {}),
         roomName: ctx.room.name ?? ctx.job.room?.name ?? '',
         onLeave: options.onLeave ?? 'cancel',
         ...(options.participantKinds ? { participantKinds: options.participantKinds } : {}),
