@@ -1,8 +1,9 @@
 /**
- * Every code example of the user's README (../shared/spec/seed-README.md), taken from the file
- * itself: type-checked under strict TypeScript and run in a child process against the local
- * server, changing nothing but the ids; then again with only `api: 'responses'` added, and with
- * only a fleet `transport` added (runs execute in worker processes).
+ * Every TypeScript example of the project's README.md, taken from the file itself, type-checks
+ * under strict TypeScript. The examples the README started from (Quick start to Error handling)
+ * also run in a child process against the local server, changing nothing but the ids; then again
+ * with only `api: 'responses'` added, and with only a fleet `transport` added (runs execute in
+ * worker processes). Removing or breaking one of them fails this file.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { REDIS_URL, startWorker, uniqueNames, type WorkerProcess } from './suppo
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SEED = fileURLToPath(new URL('../../shared/spec/seed-README.md', import.meta.url));
+const README = fileURLToPath(new URL('../README.md', import.meta.url));
 const BUILD = fileURLToPath(new URL('./.seed-build/', import.meta.url));
 const ASSISTANT_ID = EmulatorServer.defaultAssistantId;
 
@@ -26,7 +27,7 @@ interface Example {
 
 /** The README's TypeScript blocks, each with the heading it stands under. */
 function examples(): Example[] {
-  const text = readFileSync(SEED, 'utf8');
+  const text = readFileSync(README, 'utf8');
   const found: Example[] = [];
   let heading = '';
   const pattern = /^(#{2,3}) (.+)$|^```typescript\n([\s\S]*?)^```/gm;
@@ -85,6 +86,19 @@ const threads: Record<Api, string> = { assistants: '', responses: '', fleet: '' 
 let workers: WorkerProcess[] = [];
 
 const LLM_PRELUDE = (code: string) => `${GET_WEATHER}${code}`;
+const TOOL_TYPE = "import type { BuiltInTool } from '@livekit/agents-plugin-assistant';\n";
+/** `tools` as the Migrating and Fleet mode examples assume the user's app defines it. */
+const USER_TOOLS = `${TOOL_TYPE}const tools: BuiltInTool[] = [];\n`;
+
+/** Examples that are type-checked only: [file name, README heading, prelude]. */
+const TYPE_CHECKED: Array<[string, string, string]> = [
+  ['tools', 'Tools', ''],
+  ['agent-session', 'With a LiveKit AgentSession', ''],
+  ['migrating', 'Migrating to the Responses API', USER_TOOLS],
+  ['fleet-mode', 'Fleet mode', USER_TOOLS],
+  ['session-actors', 'One session actor per participant', ''],
+  ['local-server', 'The local OpenAI-compatible server', ''],
+];
 
 beforeAll(async () => {
   fx = await startEmulator({
@@ -140,29 +154,25 @@ beforeAll(async () => {
 
   rmSync(BUILD, { recursive: true, force: true });
   mkdirSync(BUILD, { recursive: true });
-  const customFunctions = example('Using Custom Functions');
+  const customFunctions = example('Using custom functions');
   const basic =
     `const llm = new AssistantLLM({ load_options: { assistant_id: 'YOUR_ASSISTANT_ID' } });\n`.replaceAll(
       "'YOUR_ASSISTANT_ID'",
       `'${ASSISTANT_ID}'`,
     );
   const sources: Array<[string, string, string]> = [
-    ['quick-start', example('Quick Start'), ''],
+    ['quick-start', example('Quick start'), ''],
     ['custom-functions', customFunctions, GET_WEATHER],
-    ['existing-thread', example('Using Existing Thread'), ''],
+    ['existing-thread', example('Using an existing thread'), ''],
     // The run-specific example continues the custom-functions one (its `llm`).
     [
       'run-specific-tools',
-      example('Run-specific Tools'),
+      example('Run-specific tools'),
       LLM_PRELUDE(customFunctions.replaceAll("'YOUR_ASSISTANT_ID'", `'${ASSISTANT_ID}'`)),
     ],
-    ['interruption', example('Interruption Handling'), ''],
-    ['error-handling', example('Error Handling'), basic],
-    [
-      'assistant-options',
-      example('Assistant Options'),
-      "import type { BuiltInTool } from '@livekit/agents-plugin-assistant';\n",
-    ],
+    ['interruption', example('Interruption and the run queue'), ''],
+    ['error-handling', example('Error handling'), basic],
+    ['assistant-options', example('Configuration'), TOOL_TYPE],
   ];
   for (const api of ['assistants', 'responses', 'fleet'] as const) {
     for (const [name, code, prelude] of sources) {
@@ -170,6 +180,15 @@ beforeAll(async () => {
       writeFileSync(path, program(code, { thread: threads[api] }, api, prelude));
       files.push({ api, name, path });
     }
+  }
+  // The README's other examples are type-checked as written (with what they say comes from the
+  // user's code); the suites named beside them run what they show.
+  for (const [name, heading, prelude] of TYPE_CHECKED) {
+    const path = `${BUILD}checked-${name}.ts`;
+    writeFileSync(
+      path,
+      program(example(heading), { thread: threads.assistants }, 'assistants', prelude),
+    );
   }
   writeFileSync(
     `${BUILD}tsconfig.json`,
@@ -208,16 +227,22 @@ async function execute(path: string): Promise<{ stdout: string; stderr: string; 
 }
 
 describe("the user's README examples", () => {
-  it('finds every example the README has', () => {
+  it('finds every example the README has, each under its heading', () => {
+    // A new example belongs in the lists above, so that it is checked too.
     expect(examples().map((e) => e.heading)).toEqual([
-      'Quick Start',
-      'Assistant Options',
-      'Built-in Tools',
-      'Using Custom Functions',
-      'Using Existing Thread',
-      'Run-specific Tools',
-      'Interruption Handling',
-      'Error Handling',
+      'Quick start',
+      'Configuration',
+      'Tools',
+      'Using custom functions',
+      'Using an existing thread',
+      'Run-specific tools',
+      'Interruption and the run queue',
+      'Error handling',
+      'With a LiveKit AgentSession',
+      'Migrating to the Responses API',
+      'Fleet mode',
+      'One session actor per participant',
+      'The local OpenAI-compatible server',
     ]);
   });
 
@@ -237,7 +262,7 @@ describe("the user's README examples", () => {
     (api) => {
       const file = (name: string) => files.find((f) => f.api === api && f.name === name)!.path;
 
-      it('Quick Start streams the reply, with the knowledge-base tool answered by the handler', async () => {
+      it('Quick start streams the reply, with the knowledge-base tool answered by the handler', async () => {
         const { stdout, code, stderr } = await execute(file('quick-start'));
         // The seed's file_search names no vector store; the Responses API needs them on the tool.
         expect(stderr).toEqual(
@@ -249,14 +274,14 @@ describe("the user's README examples", () => {
         expect(stdout).toBe('TypeScript facts: {"results":["result1","result2"]}');
       });
 
-      it('Using Custom Functions and Using Existing Thread construct as written', async () => {
+      it('Using custom functions, Using an existing thread and Configuration construct as written', async () => {
         for (const name of ['custom-functions', 'existing-thread', 'assistant-options']) {
           const { code, stderr } = await execute(file(name));
           expect({ name, code, stderr }).toEqual({ name, code: 0, stderr: '' });
         }
       });
 
-      it('Run-specific Tools use the run tools and the weather handler', async () => {
+      it('Run-specific tools use the run tools and the weather handler', async () => {
         fx.emulator.clearRecords();
         const { stdout, code } = await execute(file('run-specific-tools'));
         expect(code).toBe(0);
@@ -267,7 +292,7 @@ describe("the user's README examples", () => {
         expect(JSON.stringify(runRequest?.body.tools)).toContain('Get current weather');
       });
 
-      it('Interruption Handling stops the long task after 5 seconds with InterruptionError', async () => {
+      it('Interruption and the run queue stops the long task after 5 seconds with InterruptionError', async () => {
         const { stdout, stderr, code } = await execute(file('interruption'));
         expect(code).toBe(0);
         expect(stdout.split(' ').length).toBeGreaterThan(10);
@@ -275,7 +300,7 @@ describe("the user's README examples", () => {
         expect(stderr).toMatch(/Error: InterruptionError: The run was interrupted/);
       }, 30_000);
 
-      it('Error Handling reports the failed run with its id', async () => {
+      it('Error handling reports the failed run with its id', async () => {
         const { stderr, code } = await execute(file('error-handling'));
         expect(code).toBe(0);
         expect(stderr).toMatch(

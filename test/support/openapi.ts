@@ -1,35 +1,54 @@
 /**
- * Validates what the emulator sends against OpenAI's published OpenAPI description in
- * ../shared/openai-openapi. Two rewrites make it JSON Schema 2020 (local refs, `nullable`);
- * format checks are off because the description uses non-standard formats such as `unixtime`.
+ * Validates what the emulator sends against OpenAI's published OpenAPI description: the part of
+ * it the suites need, committed in test/fixtures/openai-openapi.subset.json and made from the
+ * full description by scripts/openapi-subset.ts (which records the source commit). Two rewrites
+ * make it JSON Schema 2020 (local refs, `nullable`); format checks are off because the
+ * description uses non-standard formats such as `unixtime`.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 
-const SPEC_PATH = fileURLToPath(
-  new URL('../../../shared/openai-openapi/openapi.json', import.meta.url),
+export const SUBSET_PATH = fileURLToPath(
+  new URL('../fixtures/openai-openapi.subset.json', import.meta.url),
 );
 
 type Node = unknown;
 
-function rewrite(node: Node): Node {
-  if (Array.isArray(node)) return node.map(rewrite);
+interface Spec {
+  'x-subset': { operationPrefixes: string[]; roots: string[] };
+  paths: Record<
+    string,
+    Record<string, { requestBody?: { content?: Record<string, { schema?: unknown }> } }>
+  >;
+  components: { schemas: Record<string, Record<string, unknown>> };
+}
+
+let loaded: Spec | undefined;
+
+export function spec(): Spec {
+  return (loaded ??= JSON.parse(readFileSync(SUBSET_PATH, 'utf8')) as Spec);
+}
+
+/** `component` is the schema a `$recursiveRef: "#"` inside it points back to. */
+function rewrite(node: Node, component?: string): Node {
+  if (Array.isArray(node)) return node.map((item) => rewrite(item, component));
   if (typeof node !== 'object' || node === null) return node;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
     if (key === 'discriminator' || key === 'nullable' || key.startsWith('x-')) continue;
-    // Filters are recursive through 2019-09 keywords; nothing we send uses them.
+    // Filters recurse through the 2019-09 keywords; the 2020 dialect spells that as a plain $ref.
     if (key === '$recursiveAnchor') continue;
     if (key === '$recursiveRef') {
-      out.$ref = 'openai#/$defs/CompoundFilter';
+      if (!component) throw new Error('$recursiveRef outside a component schema');
+      out.$ref = `openai#/$defs/${component}`;
       continue;
     }
     if (key === '$ref' && typeof value === 'string') {
       out.$ref = value.replace('#/components/schemas/', 'openai#/$defs/');
       continue;
     }
-    out[key] = rewrite(value);
+    out[key] = rewrite(value, component);
   }
   const record = node as Record<string, unknown>;
   // `allOf: [X, { nullable: true }]` is how the description marks a nullable reference.
@@ -62,17 +81,25 @@ function isNullableMarker(node: Node): boolean {
 let ajv: Ajv2020 | undefined;
 const cache = new Map<string, ValidateFunction>();
 
+function schemas(): Ajv2020 {
+  if (!ajv) {
+    const defs = Object.fromEntries(
+      Object.entries(spec().components.schemas).map(([name, s]) => [name, rewrite(s, name)]),
+    );
+    ajv = new Ajv2020({ strict: false, validateFormats: false, validateSchema: false });
+    ajv.addSchema({ $id: 'openai', $defs: defs });
+  }
+  return ajv;
+}
+
 export function validator(schemaName: string): ValidateFunction {
   const cached = cache.get(schemaName);
   if (cached) return cached;
-  if (!ajv) {
-    const spec = JSON.parse(readFileSync(SPEC_PATH, 'utf8')) as {
-      components: { schemas: Record<string, unknown> };
-    };
-    ajv = new Ajv2020({ strict: false, validateFormats: false, validateSchema: false });
-    ajv.addSchema({ $id: 'openai', $defs: rewrite(spec.components.schemas) });
-  }
-  const validate = ajv.compile({ $ref: `openai#/$defs/${schemaName}` });
+  if (!(schemaName in spec().components.schemas))
+    throw new Error(
+      `${schemaName} is not in ${SUBSET_PATH}; add it to ROOTS in scripts/openapi-subset.ts`,
+    );
+  const validate = schemas().compile({ $ref: `openai#/$defs/${schemaName}` });
   cache.set(schemaName, validate);
   return validate;
 }
@@ -122,16 +149,11 @@ let responseTypes: Map<string, string> | undefined;
 
 function responseEventSchema(type: string): string | undefined {
   if (!responseTypes) {
-    const spec = JSON.parse(readFileSync(SPEC_PATH, 'utf8')) as {
-      components: {
-        schemas: Record<string, { anyOf?: Array<{ $ref: string }> } & Record<string, unknown>>;
-      };
-    };
-    const schemas = spec.components.schemas;
+    const all = spec().components.schemas;
     responseTypes = new Map();
-    for (const ref of schemas.ResponseStreamEvent?.anyOf ?? []) {
+    for (const ref of (all.ResponseStreamEvent?.anyOf ?? []) as Array<{ $ref: string }>) {
       const name = ref.$ref.split('/').pop()!;
-      const props = schemas[name]?.properties as { type?: { enum?: string[] } } | undefined;
+      const props = all[name]?.properties as { type?: { enum?: string[] } } | undefined;
       for (const t of props?.type?.enum ?? []) responseTypes.set(t, name);
     }
   }
@@ -141,6 +163,7 @@ function responseEventSchema(type: string): string | undefined {
 interface Operation {
   pattern: RegExp;
   method: string;
+  /** The JSON request-body schema; undefined for operations that take none. */
   schema: unknown;
   validate?: ValidateFunction;
 }
@@ -149,29 +172,29 @@ let operations: Operation[] | undefined;
 
 /**
  * Problems with a request body the client sent, checked against the operation's requestBody
- * schema in the description; requests without a JSON body schema pass.
+ * schema in the description; operations without a JSON body schema pass. A request under a path
+ * the subset does not cover, or matching none of its operations, is a problem: the subset must
+ * grow (scripts/openapi-subset.ts) rather than let the request go unchecked.
  */
 export function requestProblems(method: string, path: string, body: unknown): string[] {
   if (!operations) {
-    const spec = JSON.parse(readFileSync(SPEC_PATH, 'utf8')) as {
-      paths: Record<
-        string,
-        Record<string, { requestBody?: { content?: Record<string, { schema?: unknown }> } }>
-      >;
-    };
     operations = [];
-    for (const [template, ops] of Object.entries(spec.paths)) {
+    for (const [template, ops] of Object.entries(spec().paths)) {
       const pattern = new RegExp(`^/v1${template.replace(/\{[^}]+\}/g, '[^/]+')}$`);
       for (const [verb, op] of Object.entries(ops)) {
         const schema = op.requestBody?.content?.['application/json']?.schema;
-        if (schema) operations.push({ pattern, method: verb.toUpperCase(), schema });
+        operations.push({ pattern, method: verb.toUpperCase(), schema });
       }
     }
   }
+  const covered = spec()['x-subset'].operationPrefixes.some((p) =>
+    new RegExp(`^/v1${p}(/|$)`).test(path),
+  );
+  if (!covered) return method === 'GET' ? [] : [`${method} ${path}: not covered by the subset`];
   const operation = operations.find((o) => o.method === method && o.pattern.test(path));
-  if (!operation) return [];
-  validator('Metadata'); // makes sure the shared definitions are loaded
-  const validate = (operation.validate ??= ajv!.compile(rewrite(operation.schema) as object));
+  if (!operation) return [`${method} ${path}: no such operation in the description`];
+  if (operation.schema === undefined) return [];
+  const validate = (operation.validate ??= schemas().compile(rewrite(operation.schema) as object));
   if (validate(body)) return [];
   return (validate.errors ?? [])
     .slice(0, 5)
