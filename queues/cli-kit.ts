@@ -46,6 +46,28 @@ export function helpText(program: string, command: Command): string {
   return lines.join('\n');
 }
 
+/**
+ * parseArgs refuses a value that starts with '-' after a string option (`--http-port -1`:
+ * "argument is ambiguous"), yet a declared string option always takes the next argument. Joining
+ * the two as `--name=value` lets negative numbers and dash-leading values through as written.
+ */
+function joinStringValues(command: Command, argv: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      joined.push(...argv.slice(i));
+      break;
+    }
+    const name = arg.startsWith('--') && !arg.includes('=') ? arg.slice(2) : '';
+    const takesValue =
+      Object.hasOwn(command.options, name) && command.options[name]!.type === 'string';
+    if (takesValue && i + 1 < argv.length) joined.push(`${arg}=${argv[++i]!}`);
+    else joined.push(arg);
+  }
+  return joined;
+}
+
 export function parseCommandArgs(
   command: Command,
   argv: string[],
@@ -57,7 +79,7 @@ export function parseCommandArgs(
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: joinStringValues(command, argv),
       options: { ...spec, help: { type: 'boolean' } },
       strict: true,
       allowPositionals: true,

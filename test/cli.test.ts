@@ -1,10 +1,21 @@
 import OpenAI from 'openai';
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE } from '../queues/keys.js';
 import { demoScripts } from '../src/testing.js';
+import { collect } from './support/assistant.js';
 import { cli, exited, startCli } from './support/cli.js';
-import { startEmulator } from './support/emulator.js';
-import { REDIS_URL, startWorker } from './support/fleet.js';
+import { startEmulator, TEST_API_KEY } from './support/emulator.js';
+import { fleetLLM, REDIS_URL, startWorker, uniqueNames } from './support/fleet.js';
+
+/** The TCP ports process `pid` listens on, from the socket table. */
+function listeningPorts(pid: number): number[] {
+  const table = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
+  return table
+    .split('\n')
+    .filter((line) => line.includes(`pid=${pid},`))
+    .map((line) => Number(line.trim().split(/\s+/)[3]!.split(':').at(-1)));
+}
 
 function metric(body: string, name: string): number {
   const line = body.split('\n').find((l) => l.startsWith(name));
@@ -73,6 +84,83 @@ describe('assistant-host CLI', () => {
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/Unknown option '--colour'/);
   });
+
+  it('takes negative numbers as flag values in every command, and checks them like any value', async () => {
+    // parseArgs alone calls `--port -1` ambiguous; each of these must reach the setting's check.
+    const cases: Array<[string[], string]> = [
+      [
+        ['emulator', '--port', '-1'],
+        'assistant-host emulator: --port (EMULATOR_PORT): expected a whole number from 0 to 65535, got "-1"\n',
+      ],
+      [
+        ['demo', '--token-delay-ms', '-1'],
+        'assistant-host demo: --token-delay-ms (EMULATOR_TOKEN_DELAY_MS): expected a whole number from 0 to 10000, got "-1"\n',
+      ],
+      [
+        ['board', '--port', '-1'],
+        'assistant-host board: --port (BOARD_PORT): expected a whole number from 0 to 65535, got "-1"\n',
+      ],
+      [
+        ['worker', '--concurrency', '-4'],
+        'assistant-host worker: --concurrency (WORKER_CONCURRENCY): expected a whole number from 1 to 10000, got "-4"\n',
+      ],
+      // -1 is the lowest --http-port; below it is refused.
+      [
+        ['worker', '--http-port', '-2'],
+        'assistant-host worker: --http-port (WORKER_HTTP_PORT): expected a whole number from -1 to 65535, got "-2"\n',
+      ],
+    ];
+    const results = await Promise.all(cases.map(([args]) => cli(args)));
+    expect(results.map((r) => ({ code: r.code, stderr: r.stderr }))).toEqual(
+      cases.map(([, stderr]) => ({ code: 2, stderr })),
+    );
+    // A value that starts with '-' is still the flag's value, whatever it looks like.
+    const dashed = await cli(['board', '--port', '--help']);
+    expect(dashed.stderr).toMatch(/--port \(BOARD_PORT\): expected a whole number .* got "--help"/);
+  }, 120_000);
+
+  it('worker --http-port -1, as its help offers, runs with /healthz, /readyz and /metrics off', async () => {
+    const fx = await startEmulator();
+    const off = uniqueNames('http-off');
+    const env = { OPENAI_API_KEY: TEST_API_KEY, OPENAI_BASE_URL: fx.baseURL, REDIS_URL };
+    const args = (names: typeof off, port: string) => [
+      'worker',
+      '--queue',
+      names.queue,
+      '--prefix',
+      names.prefix,
+      '--log-level',
+      'warn',
+      '--http-port',
+      port,
+    ];
+    // The same worker with --http-port 0 shows what the socket check sees when the port is on.
+    const [worker, reference] = await Promise.all([
+      startCli(args(off, '-1'), /worker ready[^\n]*\n/, env),
+      startWorker(uniqueNames('http-on'), fx.baseURL),
+    ]);
+    try {
+      expect(worker.match[0]).not.toContain('health and metrics');
+      expect(listeningPorts(worker.child.pid!)).toEqual([]);
+      expect(listeningPorts(reference.child.pid!)).toEqual([
+        Number(new URL(reference.healthURL).port),
+      ]);
+      // It still serves runs.
+      const llm = fleetLLM('assistants', off, { room: 'cli', participant: `p-${Date.now()}` });
+      try {
+        expect(await collect(llm.process('ports off'))).toBe('You said: ports off');
+      } finally {
+        await llm.aclose();
+      }
+      worker.child.kill('SIGTERM');
+      expect(await exited(worker.child)).toBe(0);
+      expect(worker.output()).toMatch(/worker stopped; 0 run\(s\) handed back/);
+    } finally {
+      worker.child.kill('SIGKILL');
+      await reference.stop();
+      await fx.emulator.close();
+    }
+  }, 60_000);
 
   it('runs the emulator until SIGTERM; the official SDK talks to it', async () => {
     const { child, match } = await startCli(
