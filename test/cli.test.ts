@@ -83,7 +83,7 @@ describe('assistant-host CLI', () => {
     const badFlag = await cli(['demo', '--colour']);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/Unknown option '--colour'/);
-  });
+  }, 120_000); // six CLI processes one after the other: allow for a loaded machine
 
   it('takes negative numbers as flag values in every command, and checks them like any value', async () => {
     // parseArgs alone calls `--port -1` ambiguous; each of these must reach the setting's check.

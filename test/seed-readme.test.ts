@@ -279,7 +279,8 @@ describe("the user's README examples", () => {
           const { code, stderr } = await execute(file(name));
           expect({ name, code, stderr }).toEqual({ name, code: 0, stderr: '' });
         }
-      });
+        // Three child processes one after the other: allow for a loaded machine.
+      }, 90_000);
 
       it('Run-specific tools use the run tools and the weather handler', async () => {
         fx.emulator.clearRecords();
