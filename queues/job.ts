@@ -1,6 +1,7 @@
 /** What a run job carries: enough to run it, nothing secret (the key lives in the worker's env). */
 import type { RunRequest } from '../src/backends/backend.js';
 import type { BackendConfig } from '../src/backends/config.js';
+import type { RunOutcome } from '../src/events.js';
 import { isUuid, type Keys, type SessionIdentity } from './keys.js';
 
 export interface RunJobData {
@@ -17,7 +18,7 @@ export interface RunJobData {
   queuedAt: number;
 }
 
-export type RunOutcome = 'completed' | 'failed' | 'cancelled';
+export type { RunOutcome };
 
 export interface RunJobResult {
   outcome: RunOutcome;

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { RunRequest } from '../src/backends/backend.js';
 import type { BackendConfig } from '../src/backends/config.js';
 import { isTerminal, type RunEvent, type ToolOutput } from '../src/events.js';
+import { cancelTimeout, queueError, queueTimeout, type RunFailure } from '../src/failures.js';
 import type { RunChannel, RunTransport } from '../src/transport.js';
 import { unlessAborted } from '../src/util/abortable.js';
 import { AsyncQueue } from '../src/util/async-queue.js';
@@ -237,9 +238,7 @@ class RedisRunChannel implements RunChannel {
           removeOnFail: { age: 24 * 3600, count: 10_000 },
         }),
       )
-      .catch((error: unknown) =>
-        this.fail('queue_error', `Could not queue the run: ${(error as Error).message}`),
-      );
+      .catch((error: unknown) => this.fail(queueError(error)));
     const timeout = options.queueTimeoutMs ?? 60_000;
     this.queueTimer = setTimeout(() => void this.giveUpIfWaiting(timeout), timeout);
   }
@@ -264,16 +263,9 @@ class RedisRunChannel implements RunChannel {
     this.terminal();
   }
 
-  private fail(code: string, message: string): void {
+  private fail(failure: RunFailure): void {
     if (this.ended) return;
-    this.events.push({
-      type: 'run.failed',
-      kind: 'failed',
-      code,
-      message,
-      retryable: true,
-      seq: this.lastSeq + 1,
-    });
+    this.events.push({ ...failure, seq: this.lastSeq + 1 });
     this.finish();
   }
 
@@ -294,10 +286,7 @@ class RedisRunChannel implements RunChannel {
     } catch {
       return; // a worker took it meanwhile: its events will come
     }
-    this.fail(
-      'queue_timeout',
-      `No worker started the run within ${timeout} ms; is a worker running (assistant-host worker)?`,
-    );
+    this.fail(queueTimeout(timeout));
   }
 
   private async send(message: ControlMessage): Promise<void> {
@@ -326,8 +315,7 @@ class RedisRunChannel implements RunChannel {
       );
       const outcome = await Promise.race([this.terminated, timedOut]);
       clearTimeout(timer);
-      if (outcome === 'timeout')
-        this.fail('cancel_timeout', `No worker confirmed the cancel within ${limit} ms.`);
+      if (outcome === 'timeout') this.fail(cancelTimeout(limit));
     })();
     return this.cancelling;
   }

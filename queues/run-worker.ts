@@ -17,6 +17,7 @@ import { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import { createBackend } from '../src/backends/config.js';
 import { isTerminal, type RunEventBody } from '../src/events.js';
+import { workerLost } from '../src/failures.js';
 import type { Logger } from '../src/logger.js';
 import { redisOptions, type RedisConnection } from './connection.js';
 import {
@@ -145,7 +146,7 @@ export class RunWorker {
     const keys = this.keys;
     const started = Date.now();
     const publisher = new EventPublisher(this.commands, job.data.replyTo, runId, start.attempt);
-    const backend = createBackend(config, this.options.openai);
+    const backend = createBackend(config, this.options.openai, this.options.logger);
     const sessionKey = keys.session(sid);
     const timing = () => ({ queueWaitMs: started - queuedAt, durationMs: Date.now() - started });
     const finish = (outcome: RunOutcome) => {
@@ -167,14 +168,7 @@ export class RunWorker {
             : null;
       if (upstream) {
         if (threadId) await backend.abandon(threadId, upstream).catch(() => undefined);
-        await publisher.publish({
-          type: 'run.failed',
-          runId: upstream,
-          kind: 'failed',
-          code: 'worker_lost',
-          message:
-            'The worker running this run stopped; the run was ended so the thread is free. Send the message again to retry.',
-        });
+        await publisher.publish(workerLost(upstream));
         finish('failed');
         throw new UnrecoverableError('worker_lost: the worker running this run stopped');
       }
@@ -264,7 +258,8 @@ export class RunWorker {
       .expire(keys.attempt(sid, runId), TTL.finishedSeconds)
       .exec();
     finish(failure ? 'failed' : outcome);
-    if (failure) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+    if (failure)
+      throw new UnrecoverableError(`${failure.code ?? failure.reason}: ${failure.message}`);
     return {
       outcome,
       ...(knownThread ? { threadId: knownThread } : {}),

@@ -3,17 +3,13 @@
  * queue, and a real `llm.LLM` of @livekit/agents whose chat() streams go through the same queue.
  */
 import { DEFAULT_API_CONNECT_OPTIONS, llm, type APIConnectOptions } from '@livekit/agents';
-import {
-  AssistantError,
-  AssistantsApiUnavailableError,
-  ConfigError,
-  InterruptionError,
-  RunError,
-} from './errors.js';
+import type { ChatHost, ChatState } from './chat-host.js';
+import { AssistantError, ConfigError, InterruptionError, runErrorOf } from './errors.js';
 import type { RunEvent } from './events.js';
-import { AssistantLLMStream, type PendingToolRun } from './livekit-stream.js';
+import { cancelledUpstream } from './failures.js';
+import { AssistantLLMStream } from './livekit-stream.js';
 import {
-  MAX_MESSAGE_CHARS,
+  oversizedMessage,
   resolveOptions,
   type AssistantOptions,
   type ResolvedOptions,
@@ -32,7 +28,7 @@ export interface AssistantResponse extends AsyncIterable<string> {
   readonly runId: string | undefined;
 }
 
-export class AssistantLLM extends llm.LLM {
+export class AssistantLLM extends llm.LLM implements ChatHost {
   /**
    * Called for every tool call. For a function call, the return value is the output (JSON-encoded
    * unless a string); code_interpreter and file_search calls are reported only.
@@ -44,10 +40,7 @@ export class AssistantLLM extends llm.LLM {
   private readonly queue: RunQueue;
   private currentThreadId: string | undefined;
   /** @internal State of the LiveKit chat() path. */
-  readonly chatState: { pending: PendingToolRun | null; lastItemId: string | null } = {
-    pending: null,
-    lastItemId: null,
-  };
+  readonly chatState: ChatState = { pending: null, lastItemId: null };
   /** @internal */
   readonly dispatch: ToolDispatchOptions;
 
@@ -58,7 +51,7 @@ export class AssistantLLM extends llm.LLM {
     const transport = this.options.transport;
     this.transport =
       transport === undefined
-        ? new InMemoryTransport(this.options.client())
+        ? new InMemoryTransport(this.options.client(), this.options.logger)
         : 'startRun' in transport
           ? transport
           : new RedisTransport(transport);
@@ -66,6 +59,7 @@ export class AssistantLLM extends llm.LLM {
     this.queue = new RunQueue(
       (request) => this.transport.startRun(request, backend),
       (event) => this.observe(event),
+      this.options.logger,
     );
     this.dispatch = {
       handler: () => this.onToolCallCreated,
@@ -159,12 +153,8 @@ export class AssistantLLM extends llm.LLM {
         `expected a non-empty string, got ${JSON.stringify(message)}`,
       );
     }
-    if (message.length > MAX_MESSAGE_CHARS) {
-      throw new ConfigError(
-        'message',
-        `expected at most ${MAX_MESSAGE_CHARS} characters (OpenAI's limit for one message), got ${message.length}`,
-      );
-    }
+    const oversized = oversizedMessage(message);
+    if (oversized) throw new ConfigError('message', oversized);
     if (additionalInstructions !== undefined && typeof additionalInstructions !== 'string') {
       throw new ConfigError('additionalInstructions', 'expected a string');
     }
@@ -220,10 +210,7 @@ export class AssistantLLM extends llm.LLM {
                       : 'The run was interrupted',
                     event.runId,
                   )
-                : new RunError('The run was cancelled upstream', {
-                    runId: event.runId,
-                    reason: 'cancelled',
-                  }),
+                : runErrorOf(cancelledUpstream(event.runId)),
             );
             return;
         }
@@ -268,16 +255,4 @@ export class AssistantLLM extends llm.LLM {
     await this.queue.close();
     await this.transport.close();
   }
-}
-
-/** The caller's error for a failed run. */
-export function runErrorOf(event: Extract<RunEvent, { type: 'run.failed' }>): AssistantError {
-  if (event.code === 'assistants_api_unavailable')
-    return new AssistantsApiUnavailableError(event.message);
-  return new RunError(event.message, {
-    runId: event.runId,
-    reason: event.kind,
-    code: event.code,
-    ...(event.status !== undefined ? { status: event.status } : {}),
-  });
 }

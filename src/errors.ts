@@ -1,7 +1,9 @@
 /**
  * The errors a caller sees. AssistantError is the base; RunError and InterruptionError are the
- * seed's; ConfigError names the option that is wrong.
+ * seed's; ConfigError names the option that is wrong. runErrorOf turns a failed run into one,
+ * by the table in failures.ts.
  */
+import { FAILURES, type RunFailure, type RunFailureCode } from './failures.js';
 
 export class AssistantError extends Error {
   /** OpenAI's error code when there was one (for example `rate_limit_exceeded`). */
@@ -24,22 +26,24 @@ export class ConfigError extends AssistantError {
   }
 }
 
-export type RunEndReason = 'failed' | 'expired' | 'incomplete' | 'cancelled';
-
-/** A run ended upstream without completing. */
+/** A run ended without completing: it failed, expired, was cancelled upstream, or could not run. */
 export class RunError extends AssistantError {
   readonly runId: string | undefined;
-  readonly reason: RunEndReason;
+  /** Why: one of RUN_FAILURE_CODES (the README's error table says what each means). */
+  readonly reason: RunFailureCode;
   /** HTTP status of the API error behind this failure, when there was one. */
   readonly status: number | undefined;
+  /** True when nothing was produced and the failure is transient: sending the message again may work. */
+  readonly retryable: boolean;
 
   constructor(
     message: string,
     options: {
       runId?: string;
-      reason: RunEndReason;
+      reason: RunFailureCode;
       code?: string;
       status?: number;
+      retryable?: boolean;
       cause?: unknown;
     },
   ) {
@@ -47,6 +51,7 @@ export class RunError extends AssistantError {
     this.runId = options.runId;
     this.reason = options.reason;
     this.status = options.status;
+    this.retryable = options.retryable ?? false;
   }
 }
 
@@ -65,14 +70,20 @@ export class AssistantsApiUnavailableError extends AssistantError {
   constructor(message: string, cause?: unknown) {
     super(message, { code: 'assistants_api_unavailable', cause });
   }
+}
 
-  static at(baseURL: string, cause?: unknown): AssistantsApiUnavailableError {
-    return new AssistantsApiUnavailableError(
-      `The Assistants API is not available at ${baseURL}: OpenAI shut it down on 2026-08-26. ` +
-        `Switch to the Responses backend: new AssistantLLM({ api: 'responses', model: '...', ` +
-        `instructions: '...', tools }) (see "Migrating to the Responses API" in the README), or ` +
-        `point baseURL at a server that still serves the Assistants API.`,
-      cause,
-    );
-  }
+/**
+ * The caller's error for a failed run. `code` is OpenAI's code when the failure carried one,
+ * else the reason.
+ */
+export function runErrorOf(failure: RunFailure): AssistantError {
+  if (FAILURES[failure.reason].error === 'AssistantsApiUnavailableError')
+    return new AssistantsApiUnavailableError(failure.message);
+  return new RunError(failure.message, {
+    reason: failure.reason,
+    code: failure.code ?? failure.reason,
+    retryable: failure.retryable,
+    ...(failure.runId !== undefined ? { runId: failure.runId } : {}),
+    ...(failure.status !== undefined ? { status: failure.status } : {}),
+  });
 }

@@ -3,6 +3,7 @@
  * shapes, both transports carry them, and AssistantLLM consumes only them. Every event is plain
  * JSON so that it can cross Redis unchanged.
  */
+import type { RunFailure } from './failures.js';
 import type { ToolCall, FunctionToolCall } from './tools.js';
 
 export interface Usage {
@@ -10,9 +11,6 @@ export interface Usage {
   completionTokens: number;
   totalTokens: number;
 }
-
-/** Why a run ended without completing. `failed` also covers transport and upstream errors. */
-export type RunFailureKind = 'failed' | 'expired' | 'incomplete';
 
 export type RunEventBody =
   /** A thread (or conversation) was created for this session before the run started. */
@@ -24,17 +22,8 @@ export type RunEventBody =
   /** The run waits for outputs to these function calls; nothing streams until they are submitted. */
   | { type: 'tool_outputs.required'; runId: string; toolCalls: FunctionToolCall[] }
   | { type: 'run.completed'; runId: string; usage?: Usage }
-  | {
-      type: 'run.failed';
-      runId?: string;
-      kind: RunFailureKind;
-      code: string;
-      message: string;
-      /** HTTP status when the failure was an API error; lets callers decide about retries. */
-      status?: number;
-      /** True when the failure happened before the run produced any output and may be retried. */
-      retryable?: boolean;
-    }
+  /** Built only by src/failures.ts; `reason` is one of RUN_FAILURE_CODES. */
+  | RunFailure
   | { type: 'run.cancelled'; runId?: string };
 
 export type RunEventType = RunEventBody['type'];
@@ -42,12 +31,17 @@ export type RunEventType = RunEventBody['type'];
 /** An event as it travels: the body plus its position in the run's stream (from 1). */
 export type RunEvent = RunEventBody & { seq: number };
 
-export type TerminalRunEvent = Extract<
-  RunEvent,
+/** The events that end a run: exactly one ends every run, and nothing follows it. */
+export type TerminalRunEventBody = Extract<
+  RunEventBody,
   { type: 'run.completed' | 'run.failed' | 'run.cancelled' }
 >;
 
-export function isTerminal(event: RunEventBody): boolean {
+/** How a run ended, named after its terminal event (`run.completed` → `completed`). */
+export type RunOutcome = 'completed' | 'failed' | 'cancelled';
+
+/** The one test of whether an event ends its run. */
+export function isTerminal<E extends RunEventBody>(event: E): event is E & TerminalRunEventBody {
   return (
     event.type === 'run.completed' || event.type === 'run.failed' || event.type === 'run.cancelled'
   );

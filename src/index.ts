@@ -9,7 +9,8 @@ export {
   InterruptionError,
   RunError,
 } from './errors.js';
-export type { RunEndReason } from './errors.js';
+export { RUN_FAILURE_CODES } from './failures.js';
+export type { RunFailure, RunFailureCode } from './failures.js';
 export type {
   BuiltInTool,
   BuiltInToolType,

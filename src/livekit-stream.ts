@@ -12,25 +12,14 @@ import {
   llm,
   type APIConnectOptions,
 } from '@livekit/agents';
-import type { AssistantLLM } from './assistant-llm.js';
-import { MAX_MESSAGE_CHARS } from './options.js';
+import type { ChatHost } from './chat-host.js';
 import type { RunEvent, ToolOutput } from './events.js';
+import { cancelledUpstream, FAILURES, type RunFailure } from './failures.js';
+import { oversizedMessage } from './options.js';
 import type { QueuedRun } from './run-queue.js';
 import { answerFunctionCalls, reportToolCall } from './tool-dispatch.js';
 import type { BuiltInTool, FunctionTool } from './tools.js';
 import { unlessAborted } from './util/abortable.js';
-
-/** A run stopped at function calls that the AgentSession executes. */
-export interface PendingToolRun {
-  run: QueuedRun;
-  events: AsyncIterator<RunEvent>;
-  /** Calls the session answers through FunctionCallOutputs. */
-  sessionCallIds: string[];
-  /** Outputs already made by onToolCallCreated for calls the Agent has no tool for. */
-  handlerOutputs: ToolOutput[];
-}
-
-type Failed = Extract<RunEvent, { type: 'run.failed' }>;
 
 export class AssistantLLMStream extends llm.LLMStream {
   /** Kept across the framework's retries of run(), so a retry resends the same turn. */
@@ -38,7 +27,7 @@ export class AssistantLLMStream extends llm.LLMStream {
     null;
 
   constructor(
-    private readonly owner: AssistantLLM,
+    private readonly owner: ChatHost,
     options: {
       chatCtx: llm.ChatContext;
       toolCtx?: llm.ToolContextLike;
@@ -76,12 +65,8 @@ export class AssistantLLMStream extends llm.LLMStream {
         );
         return;
       }
-      if (this.turn.message.length > MAX_MESSAGE_CHARS) {
-        throw new APIError(
-          `message: expected at most ${MAX_MESSAGE_CHARS} characters (OpenAI's limit for one message), got ${this.turn.message.length}`,
-          { retryable: false },
-        );
-      }
+      const oversized = oversizedMessage(this.turn.message);
+      if (oversized) throw new APIError(`message: ${oversized}`, { retryable: false });
       run = this.owner.enqueueRun(this.turn.message, {
         interrupt: true,
         ...(this.turn.instructions ? { additionalInstructions: this.turn.instructions } : {}),
@@ -90,7 +75,14 @@ export class AssistantLLMStream extends llm.LLMStream {
       events = run[Symbol.asyncIterator]();
     }
     const active = run;
-    const onAbort = () => void active.cancel('interrupted');
+    const onAbort = () => {
+      active.cancel('interrupted').catch((error: unknown) =>
+        // Logged: the stream is closing anyway; the queue's next run reports a thread still busy.
+        this.owner.logger.warn('could not cancel the run when the stream closed', {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       await this.stream(active, events!, signal);
@@ -170,13 +162,10 @@ export class AssistantLLMStream extends llm.LLMStream {
           }
           return;
         case 'run.failed':
-          throw toFrameworkError(event, emitted);
+          throw frameworkErrorOf(event, emitted);
         case 'run.cancelled':
           if (run.isCancelled) return;
-          throw new APIError('The run was cancelled upstream', {
-            retryable: false,
-            body: { runId: event.runId },
-          });
+          throw frameworkErrorOf(cancelledUpstream(event.runId), emitted);
         default:
           break;
       }
@@ -262,19 +251,29 @@ export class AssistantLLMStream extends llm.LLMStream {
   }
 }
 
-/** Maps a failed run to the framework's errors, so its retry policy applies. */
-function toFrameworkError(event: Failed, emitted: boolean): APIError {
-  const retryable = !emitted && event.retryable === true;
-  const body = { code: event.code, kind: event.kind, runId: event.runId ?? null };
-  if (event.code === 'timeout')
-    return new APITimeoutError({ message: event.message, options: { retryable } });
-  if (event.code === 'connection_error')
-    return new APIConnectionError({ message: event.message, options: { retryable } });
-  if (event.status !== undefined) {
-    return new APIStatusError({
-      message: event.message,
-      options: { statusCode: event.status, retryable, body },
-    });
+/** The framework's error for a failed run, by the table in failures.ts, so its retry policy applies. */
+function frameworkErrorOf(failure: RunFailure, emitted: boolean): APIError {
+  const retryable = !emitted && failure.retryable;
+  const body = {
+    reason: failure.reason,
+    code: failure.code ?? failure.reason,
+    runId: failure.runId ?? null,
+  };
+  const options = { retryable };
+  switch (FAILURES[failure.reason].framework) {
+    case 'APITimeoutError':
+      return new APITimeoutError({ message: failure.message, options });
+    case 'APIConnectionError':
+      return new APIConnectionError({ message: failure.message, options });
+    case 'status':
+      if (failure.status !== undefined) {
+        return new APIStatusError({
+          message: failure.message,
+          options: { statusCode: failure.status, retryable, body },
+        });
+      }
+      return new APIError(failure.message, { retryable: false, body });
+    case 'APIError':
+      return new APIError(failure.message, { retryable: false, body });
   }
-  return new APIError(event.message, { retryable: false, body });
 }

@@ -69,6 +69,12 @@ export type AssistantOptions = AssistantsApiOptions | ResponsesApiOptions;
 /** OpenAI accepts at most this many characters in one message. */
 export const MAX_MESSAGE_CHARS = 256_000;
 
+/** What is wrong with a message that is too long for OpenAI, or null when it fits. */
+export function oversizedMessage(message: string): string | null {
+  if (message.length <= MAX_MESSAGE_CHARS) return null;
+  return `expected at most ${MAX_MESSAGE_CHARS} characters (OpenAI's limit for one message), got ${message.length}`;
+}
+
 /** The Responses backend's model when neither options, OPENAI_MODEL nor a stored prompt set one. */
 export const DEFAULT_RESPONSES_MODEL = 'gpt-4.1-mini';
 

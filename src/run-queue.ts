@@ -6,6 +6,7 @@
 import type { RunRequest } from './backends/backend.js';
 import type { RunEvent, ToolOutput } from './events.js';
 import { isTerminal } from './events.js';
+import type { Logger } from './logger.js';
 import type { RunChannel } from './transport.js';
 import { AsyncQueue } from './util/async-queue.js';
 
@@ -96,10 +97,14 @@ export class RunQueue {
   private readonly pending: QueuedRun[] = [];
   private current: QueuedRun | null = null;
 
-  /** @param start starts a run on the transport; called when a run's turn comes */
+  /**
+   * @param start starts a run on the transport; called when a run's turn comes
+   * @param logger gets a cancel that fails where nobody awaits it (a run superseded by a newer one)
+   */
   constructor(
     private readonly start: (request: RunRequest) => RunChannel,
     private readonly onEvent: (event: RunEvent) => void = () => undefined,
+    private readonly logger?: Logger,
   ) {}
 
   /** The run executing now, if any. */
@@ -117,7 +122,15 @@ export class RunQueue {
    * earlier runs created. With `interrupt`, the active run is cancelled first.
    */
   enqueue(makeRequest: () => RunRequest, options: { interrupt?: boolean } = {}): QueuedRun {
-    if (options.interrupt && this.current) void this.current.cancel('superseded');
+    const superseded = options.interrupt ? this.current : null;
+    superseded?.cancel('superseded').catch((error: unknown) =>
+      // Logged: the superseded run's caller already has its InterruptionError; what failed is
+      // telling the transport (e.g. Redis is down), and the next run reports it if it persists.
+      this.logger?.warn('could not cancel a superseded run', {
+        runId: superseded.runId,
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
     const run = new QueuedRun(makeRequest, this.onEvent);
     this.pending.push(run);
     this.tail = this.tail.then(async () => {
@@ -126,7 +139,9 @@ export class RunQueue {
       try {
         await run.execute(this.start);
       } catch {
-        // execute() reports its errors to the run's reader; the queue must go on regardless.
+        // Safe to drop: execute() reports its own errors to the run's reader, and what it can
+        // still throw is a failed cancel, which the caller of cancel() gets from its promise.
+        // The queue must go on regardless.
       } finally {
         this.current = null;
       }
@@ -146,6 +161,7 @@ export class RunQueue {
 
   /** Cancels everything and waits for the queue to drain. */
   async close(): Promise<void> {
+    // A queued run has no channel yet: its cancel resolves at once and cannot fail.
     for (const run of [...this.pending]) void run.cancel('interrupted');
     await this.current?.cancel('interrupted');
     await this.tail;

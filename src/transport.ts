@@ -7,6 +7,7 @@ import type OpenAI from 'openai';
 import type { RunRequest } from './backends/backend.js';
 import { createBackend, type BackendConfig } from './backends/config.js';
 import type { RunEvent, RunEventBody, ToolOutput } from './events.js';
+import { consoleLogger, type Logger } from './logger.js';
 
 export interface RunChannel extends AsyncIterable<RunEvent> {
   submitToolOutputs(outputs: ToolOutput[]): Promise<void>;
@@ -28,10 +29,17 @@ export async function* sequenced(events: AsyncIterable<RunEventBody>): AsyncGene
 
 /** Single-process mode: the backend runs in this process and events are handed over in memory. */
 export class InMemoryTransport implements RunTransport {
-  constructor(private readonly client: OpenAI) {}
+  readonly #client: OpenAI;
+  readonly #logger: Logger;
+
+  /** `logger` gets what a run cannot report in its events (default: the console, warn and up). */
+  constructor(client: OpenAI, logger: Logger = consoleLogger()) {
+    this.#client = client;
+    this.#logger = logger;
+  }
 
   startRun(request: RunRequest, backend: BackendConfig): RunChannel {
-    const run = createBackend(backend, this.client).startRun(request);
+    const run = createBackend(backend, this.#client, this.#logger).startRun(request);
     return {
       [Symbol.asyncIterator]: () => sequenced(run)[Symbol.asyncIterator](),
       submitToolOutputs: async (outputs) => run.submitToolOutputs(outputs),
@@ -39,5 +47,6 @@ export class InMemoryTransport implements RunTransport {
     };
   }
 
+  /** Nothing to release: each run's requests end with the run. */
   async close(): Promise<void> {}
 }

@@ -8,43 +8,48 @@ import type { AssistantStreamEvent } from 'openai/resources/beta/assistants';
 import type { RunCreateParamsBaseStream as RunCreateParams } from 'openai/lib/AssistantStream';
 import type { Run } from 'openai/resources/beta/threads/runs/runs';
 import type { ToolCall as StepToolCall } from 'openai/resources/beta/threads/runs/steps';
-import { AssistantsApiUnavailableError } from '../errors.js';
-import type { RunEventBody } from '../events.js';
+import type { RunEventBody, ToolOutput } from '../events.js';
+import { assistantsApiUnavailable, messageOf, runFailure, type RunFailure } from '../failures.js';
+import { consoleLogger, type Logger } from '../logger.js';
 import type { BuiltInTool, FunctionToolCall, ToolCall } from '../tools.js';
 import {
-  BaseBackendRun,
-  messageOf,
   TAG_KEY,
   sleep,
-  withIdleTimeout,
   type Backend,
+  type BackendRun,
   type BackendRunOptions,
   type RunRequest,
 } from './backend.js';
+import { RunLoop } from './run-loop.js';
 
 export interface AssistantsBackendOptions extends BackendRunOptions {
   client: OpenAI;
   assistantId: string;
+  /** Where failed cleanups are reported. Default: the console, warn and up. */
+  logger?: Logger;
 }
 
 const TERMINAL: Run['status'][] = ['cancelled', 'failed', 'completed', 'expired', 'incomplete'];
 
 export class AssistantsBackend implements Backend {
   readonly api = 'assistants' as const;
+  readonly #options: AssistantsBackendOptions & { logger: Logger };
 
-  constructor(private readonly options: AssistantsBackendOptions) {}
+  constructor(options: AssistantsBackendOptions) {
+    this.#options = { ...options, logger: options.logger ?? consoleLogger() };
+  }
 
-  startRun(request: RunRequest): AssistantsRun {
-    return new AssistantsRun(this.options, request);
+  startRun(request: RunRequest): BackendRun {
+    return new AssistantsRun(this.#options, request);
   }
 
   abandon(threadId: string, upstreamRunId: string): Promise<void> {
-    return cancelRun(this.options.client, threadId, upstreamRunId);
+    return cancelRun(this.#options.client, threadId, upstreamRunId);
   }
 
   async findStarted(threadId: string, request: RunRequest): Promise<string | null> {
     if (!request.tag) return null;
-    const runs = await this.options.client.beta.threads.runs.list(threadId, {
+    const runs = await this.#options.client.beta.threads.runs.list(threadId, {
       limit: 20,
       order: 'desc',
     });
@@ -52,119 +57,72 @@ export class AssistantsBackend implements Backend {
   }
 }
 
-class AssistantsRun extends BaseBackendRun {
-  private threadId: string | undefined;
-  private runId: string | undefined;
+/** One run over the Assistants API: a run on a thread, continued by submitting tool outputs. */
+class AssistantsRun extends RunLoop<AssistantStreamEvent> {
+  readonly #config: AssistantsBackendOptions & { logger: Logger };
+  readonly #request: RunRequest;
+  #runId: string | undefined;
 
-  constructor(
-    private readonly config: AssistantsBackendOptions,
-    private readonly request: RunRequest,
-  ) {
-    super(config.client, config);
-    this.threadId = request.threadId;
+  constructor(config: AssistantsBackendOptions & { logger: Logger }, request: RunRequest) {
+    super(config, request.threadId);
+    this.#config = config;
+    this.#request = request;
   }
 
-  protected async *run(): AsyncGenerator<RunEventBody> {
-    try {
-      if (!this.threadId) {
-        const thread = await this.client.beta.threads.create({}, { signal: this.abort.signal });
-        this.threadId = thread.id;
-        yield { type: 'thread.created', threadId: thread.id };
-      }
-      const threadId = this.threadId;
-      const params: RunCreateParams = {
-        assistant_id: this.config.assistantId,
-        additional_messages: [{ role: 'user', content: this.request.message }],
-        ...(this.request.tag ? { metadata: { [TAG_KEY]: this.request.tag } } : {}),
-      };
-      if (this.request.additionalInstructions) {
-        params.additional_instructions = this.request.additionalInstructions;
-      }
-      if (this.request.tools) params.tools = this.request.tools.map(toAssistantsTool);
-      // The SDK's plain event stream: translate() needs no accumulated snapshots, and the
-      // AssistantStream helper's accumulator cost about 6 % of a busy worker's CPU.
-      let stream: AsyncIterable<AssistantStreamEvent> = await this.client.beta.threads.runs.create(
-        threadId,
-        { ...params, stream: true },
-        { signal: this.abort.signal },
-      );
-      while (true) {
-        let required: FunctionToolCall[] | null = null;
-        for await (const event of withIdleTimeout(stream, this.config.streamIdleTimeoutMs, () =>
-          this.abort.abort(),
-        )) {
-          for (const out of this.translate(event)) {
-            if (out.type === 'tool_outputs.required') required = out.toolCalls;
-            yield out;
-            if (
-              out.type === 'run.completed' ||
-              out.type === 'run.failed' ||
-              out.type === 'run.cancelled'
-            )
-              return;
-          }
-        }
-        if (this.cancelRequested) return yield* this.cancelled();
-        if (!required) {
-          // Clean up before the terminal event: a reader stops iterating once it has it.
-          await this.cancelUpstream().catch(() => undefined);
-          yield this.failure(new Error('The stream ended before the run did.'), this.runId);
-          return;
-        }
-        const outputs = await this.waitForOutputs();
-        if (outputs === null) return yield* this.cancelled();
-        if (outputs === 'timeout') {
-          await this.cancelUpstream().catch(() => undefined);
-          yield {
-            type: 'run.failed',
-            runId: this.runId,
-            kind: 'failed',
-            code: 'tool_output_timeout',
-            message: `No tool outputs arrived within ${this.config.toolOutputTimeoutMs} ms; the run was cancelled.`,
-          };
-          return;
-        }
-        stream = await this.client.beta.threads.runs.submitToolOutputs(
-          this.runId!,
-          {
-            thread_id: threadId,
-            tool_outputs: outputs.map((o) => ({ tool_call_id: o.toolCallId, output: o.output })),
-            stream: true,
-          },
-          { signal: this.abort.signal },
-        );
-      }
-    } catch (error) {
-      if (this.cancelRequested) return yield* this.cancelled();
-      if (isAssistantsApiMissing(error)) {
-        const unavailable = AssistantsApiUnavailableError.at(this.client.baseURL, error);
-        yield {
-          type: 'run.failed',
-          kind: 'failed',
-          code: unavailable.code!,
-          message: unavailable.message,
-          status: 404,
-        };
-        return;
-      }
-      const failed = this.failure(error, this.runId);
-      // The run may go on server-side after a broken stream; end it so the thread is free.
-      // Before the terminal event: a reader stops iterating once it has it.
-      if (this.runId) await this.cancelUpstream().catch(() => undefined);
-      yield failed;
+  protected get runId(): string | undefined {
+    return this.#runId;
+  }
+
+  protected async createThread(): Promise<string> {
+    return (await this.client.beta.threads.create({}, { signal: this.abort.signal })).id;
+  }
+
+  protected async open(threadId: string): Promise<AsyncIterable<AssistantStreamEvent>> {
+    const params: RunCreateParams = {
+      assistant_id: this.#config.assistantId,
+      additional_messages: [{ role: 'user', content: this.#request.message }],
+      ...(this.#request.tag ? { metadata: { [TAG_KEY]: this.#request.tag } } : {}),
+    };
+    if (this.#request.additionalInstructions) {
+      params.additional_instructions = this.#request.additionalInstructions;
     }
+    if (this.#request.tools) params.tools = this.#request.tools.map(toAssistantsTool);
+    // The SDK's plain event stream: translate() needs no accumulated snapshots, and the
+    // AssistantStream helper's accumulator cost about 6 % of a busy worker's CPU.
+    const stream = await this.client.beta.threads.runs.create(
+      threadId,
+      { ...params, stream: true },
+      { signal: this.abort.signal },
+    );
+    return this.guard(stream);
   }
 
-  private async *cancelled(): AsyncGenerator<RunEventBody> {
-    yield { type: 'run.cancelled', runId: this.runId };
+  protected async continueWith(
+    outputs: ToolOutput[],
+  ): Promise<AsyncIterable<AssistantStreamEvent>> {
+    const stream = await this.client.beta.threads.runs.submitToolOutputs(
+      this.#runId!,
+      {
+        thread_id: this.threadId!,
+        tool_outputs: outputs.map((o) => ({ tool_call_id: o.toolCallId, output: o.output })),
+        stream: true,
+      },
+      { signal: this.abort.signal },
+    );
+    return this.guard(stream);
+  }
+
+  protected override failureOf(error: unknown): RunFailure {
+    if (isAssistantsApiMissing(error)) return assistantsApiUnavailable(this.client.baseURL);
+    return super.failureOf(error);
   }
 
   /** Maps one AssistantStreamEvent to run events. */
-  private translate(event: AssistantStreamEvent): RunEventBody[] {
+  protected translate(event: AssistantStreamEvent): RunEventBody[] {
     switch (event.event) {
       case 'thread.run.created':
-        this.runId = event.data.id;
-        if (this.cancelRequested) void this.cancelUpstream();
+        this.#runId = event.data.id;
+        this.upstreamKnown();
         return [{ type: 'run.started', runId: event.data.id, threadId: event.data.thread_id }];
       case 'thread.message.delta':
         return (event.data.delta.content ?? []).flatMap((part) =>
@@ -209,36 +167,24 @@ class AssistantsRun extends BaseBackendRun {
           },
         ];
       }
-      case 'thread.run.failed':
+      case 'thread.run.failed': {
+        const error = event.data.last_error;
         return [
-          {
-            type: 'run.failed',
+          runFailure('failed', error?.message ?? 'The run failed.', {
             runId: event.data.id,
-            kind: 'failed',
-            code: event.data.last_error?.code ?? 'server_error',
-            message: event.data.last_error?.message ?? 'The run failed.',
-          },
+            ...(error?.code ? { code: error.code } : {}),
+          }),
         ];
+      }
       case 'thread.run.expired':
-        return [
-          {
-            type: 'run.failed',
-            runId: event.data.id,
-            kind: 'expired',
-            code: 'expired',
-            message: 'The run expired.',
-          },
-        ];
+        return [runFailure('expired', 'The run expired.', { runId: event.data.id })];
       case 'thread.run.incomplete': {
-        const reason = event.data.incomplete_details?.reason ?? 'incomplete';
+        const reason = event.data.incomplete_details?.reason;
         return [
-          {
-            type: 'run.failed',
+          runFailure('incomplete', `The run ended incomplete: ${reason ?? 'incomplete'}.`, {
             runId: event.data.id,
-            kind: 'incomplete',
-            code: reason,
-            message: `The run ended incomplete: ${reason}.`,
-          },
+            ...(reason ? { code: reason } : {}),
+          }),
         ];
       }
       case 'thread.run.cancelled':
@@ -252,7 +198,7 @@ class AssistantsRun extends BaseBackendRun {
   protected async cancelUpstream(): Promise<void> {
     const threadId = this.threadId;
     if (!threadId) return;
-    let runId = this.runId;
+    let runId = this.#runId;
     if (!runId) {
       // The create request may have reached the server before it was aborted.
       const latest = await this.client.beta.threads.runs.list(threadId, { limit: 1 });

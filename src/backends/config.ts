@@ -3,6 +3,7 @@
  * it must never hold a secret. The one place that turns a config into a backend.
  */
 import type OpenAI from 'openai';
+import type { Logger } from '../logger.js';
 import { AssistantsBackend } from './assistants.js';
 import type { Backend, BackendRunOptions } from './backend.js';
 import { ResponsesBackend, type StoredPromptRef } from './responses.js';
@@ -18,12 +19,19 @@ export type BackendConfig = (
     }
 ) & { limits: BackendRunOptions };
 
-export function createBackend(config: BackendConfig, client: OpenAI): Backend {
+/** `logger` gets what a run cannot report in its events, such as a cleanup that failed. */
+export function createBackend(config: BackendConfig, client: OpenAI, logger: Logger): Backend {
   if (config.api === 'assistants') {
-    return new AssistantsBackend({ client, assistantId: config.assistantId, ...config.limits });
+    return new AssistantsBackend({
+      client,
+      logger,
+      assistantId: config.assistantId,
+      ...config.limits,
+    });
   }
   return new ResponsesBackend({
     client,
+    logger,
     ...(config.model ? { model: config.model } : {}),
     ...(config.instructions ? { instructions: config.instructions } : {}),
     ...(config.prompt ? { prompt: config.prompt } : {}),

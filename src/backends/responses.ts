@@ -4,6 +4,7 @@
  * function outputs), and the assistant's definition comes from options or a stored prompt.
  */
 import OpenAI from 'openai';
+import type { Stream } from 'openai/core/streaming';
 import type {
   FunctionTool as ResponsesFunctionTool,
   ResponseCreateParamsStreaming,
@@ -12,18 +13,20 @@ import type {
   ResponseStreamEvent,
   Tool as ResponsesTool,
 } from 'openai/resources/responses/responses';
-import type { RunEventBody, Usage } from '../events.js';
+import type { RunEventBody, ToolOutput, Usage } from '../events.js';
+import { messageOf, runFailure } from '../failures.js';
+import { consoleLogger, type Logger } from '../logger.js';
 import type { BuiltInTool, FunctionToolCall, ToolCall } from '../tools.js';
 import {
-  BaseBackendRun,
   hasCode,
   TAG_KEY,
   sleep,
-  withIdleTimeout,
   type Backend,
+  type BackendRun,
   type BackendRunOptions,
   type RunRequest,
 } from './backend.js';
+import { RunLoop } from './run-loop.js';
 
 export interface StoredPromptRef {
   id: string;
@@ -42,7 +45,11 @@ export interface ResponsesBackendOptions extends BackendRunOptions {
   vectorStoreIds?: string[];
   /** How often a busy conversation (`conversation_locked`) is retried before the run fails. */
   lockedRetries?: number;
+  /** Where failed cleanups are reported. Default: the console, warn and up. */
+  logger?: Logger;
 }
+
+type RunConfig = ResponsesBackendOptions & { logger: Logger };
 
 /** findStarted's answer when the request reached the server but its response id is unknown. */
 const UNKNOWN_RESPONSE = 'unknown';
@@ -51,11 +58,14 @@ const INTERRUPTED_OUTPUT = 'Cancelled: the run was interrupted before this call 
 
 export class ResponsesBackend implements Backend {
   readonly api = 'responses' as const;
+  readonly #options: RunConfig;
 
-  constructor(private readonly options: ResponsesBackendOptions) {}
+  constructor(options: ResponsesBackendOptions) {
+    this.#options = { ...options, logger: options.logger ?? consoleLogger() };
+  }
 
-  startRun(request: RunRequest): ResponsesRun {
-    return new ResponsesRun(this.options, request);
+  startRun(request: RunRequest): BackendRun {
+    return new ResponsesRun(this.#options, request);
   }
 
   /**
@@ -63,7 +73,7 @@ export class ResponsesBackend implements Backend {
    * user message: if it is this request's, the request reached the server.
    */
   async findStarted(conversationId: string, request: RunRequest): Promise<string | null> {
-    const items = await this.options.client.conversations.items.list(conversationId, {
+    const items = await this.#options.client.conversations.items.list(conversationId, {
       order: 'desc',
       limit: 20,
     });
@@ -75,112 +85,91 @@ export class ResponsesBackend implements Backend {
 
   async abandon(conversationId: string, responseId: string): Promise<void> {
     if (responseId === UNKNOWN_RESPONSE) return;
-    const client = this.options.client;
+    const client = this.#options.client;
     // A later response of the same run (after tool outputs) is not known here; it finishes on
     // its own and the next run waits out conversation_locked meanwhile.
     const response = await client.responses.retrieve(responseId);
     if (response.status === 'in_progress' || response.status === 'queued') {
-      await client.responses.cancel(responseId).catch(() => undefined);
-      return;
+      return cancelResponse(client, responseId);
     }
-    const calls = response.output.flatMap((item) =>
-      item.type === 'function_call' ? [item.call_id] : [],
-    );
-    if (response.status === 'completed' && calls.length > 0) {
-      const items = calls.map((id) => ({
-        type: 'function_call_output' as const,
-        call_id: id,
-        output: INTERRUPTED_OUTPUT,
-      }));
-      // A 400 means they were answered already.
-      await client.conversations.items.create(conversationId, { items }).catch(() => undefined);
-    }
+    const calls = response.output.flatMap((item) => {
+      const call = fromOutputItem(item);
+      return call?.type === 'function' ? [call.id] : [];
+    });
+    if (response.status === 'completed') await answerInterrupted(client, conversationId, calls);
   }
 }
 
-class ResponsesRun extends BaseBackendRun {
-  private conversationId: string | undefined;
-  private firstResponseId: string | undefined;
+/**
+ * One run over the Responses API: a chain of background responses on a conversation, one more
+ * per round of function outputs.
+ */
+class ResponsesRun extends RunLoop<ResponseStreamEvent> {
+  readonly #config: RunConfig;
+  readonly #request: RunRequest;
+  #firstResponseId: string | undefined;
   /** The response streaming now, or the one whose function calls wait for outputs. */
-  private currentId: string | undefined;
-  private lastSequence = -1;
-  private unanswered: string[] = [];
-  private currentKnown!: () => void;
-  private currentKnownPromise = new Promise<void>((resolve) => (this.currentKnown = resolve));
-  private readonly usage: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+  #currentId: string | undefined;
+  #lastSequence = -1;
+  /** Function calls of the current response, reported as `tool_outputs.required` when it completes. */
+  #calls: FunctionToolCall[] = [];
+  /** Calls that wait for outputs: a cancel answers them, so the conversation takes new input. */
+  #unanswered: string[] = [];
+  #markCurrentKnown!: () => void;
+  readonly #currentKnown = new Promise<void>((resolve) => (this.#markCurrentKnown = resolve));
+  readonly #usage: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 
-  constructor(
-    private readonly config: ResponsesBackendOptions,
-    private readonly request: RunRequest,
-  ) {
-    super(config.client, config);
-    this.conversationId = request.threadId;
+  constructor(config: RunConfig, request: RunRequest) {
+    super(config, request.threadId);
+    this.#config = config;
+    this.#request = request;
   }
 
-  protected async *run(): AsyncGenerator<RunEventBody> {
+  protected get runId(): string | undefined {
+    return this.#firstResponseId;
+  }
+
+  protected override get inFlight(): string | undefined {
+    return this.#currentId;
+  }
+
+  protected async createThread(): Promise<string> {
+    return (await this.client.conversations.create({}, { signal: this.abort.signal })).id;
+  }
+
+  protected async open(): Promise<AsyncIterable<ResponseStreamEvent>> {
+    return this.#streamResponse([{ role: 'user', content: this.#request.message }]);
+  }
+
+  protected async continueWith(outputs: ToolOutput[]): Promise<AsyncIterable<ResponseStreamEvent>> {
+    this.#unanswered = [];
+    return this.#streamResponse(
+      outputs.map((o) => ({
+        type: 'function_call_output',
+        call_id: o.toolCallId,
+        output: o.output,
+      })),
+    );
+  }
+
+  /**
+   * No stream event says a response was cancelled (someone else cancelled it): its stream just
+   * ends, so its status tells a cancel from a broken stream.
+   */
+  protected override async cancelledElsewhere(): Promise<boolean> {
+    const id = this.#currentId;
+    if (!id) return false;
     try {
-      if (!this.conversationId) {
-        const conversation = await this.client.conversations.create(
-          {},
-          { signal: this.abort.signal },
-        );
-        this.conversationId = conversation.id;
-        yield { type: 'thread.created', threadId: conversation.id };
-      }
-      let input: ResponseInputItem[] = [{ role: 'user', content: this.request.message }];
-      while (true) {
-        const calls: FunctionToolCall[] = [];
-        let outcome: RunEventBody | null = null;
-        for await (const event of this.streamResponse(input)) {
-          for (const out of this.translate(event, calls)) {
-            if (out.type === 'run.failed' || out.type === 'run.completed') outcome = out;
-            else yield out;
-          }
-          if (outcome) break;
-        }
-        if (this.cancelRequested)
-          return yield { type: 'run.cancelled', runId: this.firstResponseId };
-        if (!outcome) {
-          // No stream event says a response was cancelled (someone else cancelled it): its
-          // stream just ends, so ask for its status before calling this a broken stream.
-          if (this.currentId && (await this.statusOf(this.currentId)) === 'cancelled')
-            return yield { type: 'run.cancelled', runId: this.firstResponseId };
-          throw new Error('The stream ended before the response did.');
-        }
-        if (outcome.type === 'run.failed' || calls.length === 0) {
-          return yield outcome.type === 'run.completed'
-            ? { ...outcome, usage: { ...this.usage } }
-            : outcome;
-        }
-        this.unanswered = calls.map((c) => c.id);
-        yield { type: 'tool_outputs.required', runId: this.firstResponseId!, toolCalls: calls };
-        const outputs = await this.waitForOutputs();
-        if (outputs === null) return yield { type: 'run.cancelled', runId: this.firstResponseId };
-        if (outputs === 'timeout') {
-          await this.cancelUpstream().catch(() => undefined);
-          return yield {
-            type: 'run.failed',
-            runId: this.firstResponseId,
-            kind: 'failed',
-            code: 'tool_output_timeout',
-            message: `No tool outputs arrived within ${this.config.toolOutputTimeoutMs} ms; the run was cancelled.`,
-          };
-        }
-        this.unanswered = [];
-        input = outputs.map((o) => ({
-          type: 'function_call_output',
-          call_id: o.toolCallId,
-          output: o.output,
-        }));
-      }
+      const response = await this.client.responses.retrieve(id, {}, { signal: this.abort.signal });
+      return response.status === 'cancelled';
     } catch (error) {
-      if (this.cancelRequested) return yield { type: 'run.cancelled', runId: this.firstResponseId };
-      const failed = this.failure(error, this.currentId ?? this.firstResponseId);
-      // Before the terminal event: a reader stops iterating once it has it.
-      if (this.currentId) await this.cancelUpstream().catch(() => undefined);
-      yield failed;
-    } finally {
-      this.currentKnown();
+      // Handled: not knowing the status, the loop treats the stream as broken (the run fails
+      // and is cancelled upstream), which is what it was unless someone cancelled it.
+      this.logger.warn('could not read the status of a response whose stream ended early', {
+        responseId: id,
+        error: messageOf(error),
+      });
+      return false;
     }
   }
 
@@ -188,136 +177,124 @@ class ResponsesRun extends BaseBackendRun {
    * Creates one background response and streams it; a dropped stream is resumed from the last
    * sequence number, and a busy conversation is retried.
    */
-  private async *streamResponse(input: ResponseInputItem[]): AsyncGenerator<ResponseStreamEvent> {
-    const params = this.params(input);
-    let stream: AsyncIterable<ResponseStreamEvent> | null = null;
+  async *#streamResponse(input: ResponseInputItem[]): AsyncGenerator<ResponseStreamEvent> {
+    const params = this.#params(input);
+    let stream: Stream<ResponseStreamEvent> | null = null;
     for (let attempt = 0; stream === null; attempt++) {
       try {
         stream = await this.client.responses.create(params, { signal: this.abort.signal });
       } catch (error) {
-        if (!hasCode(error, 'conversation_locked') || attempt >= (this.config.lockedRetries ?? 20))
+        if (!hasCode(error, 'conversation_locked') || attempt >= (this.#config.lockedRetries ?? 20))
           throw error;
         await sleep(Math.min(25 * 2 ** attempt, 1_000));
       }
     }
-    this.currentId = undefined;
-    this.lastSequence = -1;
+    this.#currentId = undefined;
+    this.#lastSequence = -1;
     for (let resumes = 0; ; resumes++) {
       try {
-        for await (const event of withIdleTimeout(
-          stream,
-          this.config.streamIdleTimeoutMs,
-          () => undefined,
-        )) {
-          this.lastSequence = event.sequence_number;
+        for await (const event of this.guard(stream)) {
+          this.#lastSequence = event.sequence_number;
           yield event;
         }
         return;
       } catch (error) {
         const resumable =
-          this.currentId && !this.cancelRequested && resumes < 3 && isNetworkError(error);
+          this.#currentId && !this.cancelRequested && resumes < 3 && isNetworkError(error);
         if (!resumable) throw error;
         stream = await this.client.responses.retrieve(
-          this.currentId!,
-          { stream: true, starting_after: this.lastSequence },
+          this.#currentId!,
+          { stream: true, starting_after: this.#lastSequence },
           { signal: this.abort.signal },
         );
       }
     }
   }
 
-  /** The response's status, or null when it cannot be read. */
-  private async statusOf(id: string): Promise<string | null> {
-    try {
-      return (
-        (await this.client.responses.retrieve(id, {}, { signal: this.abort.signal })).status ?? null
-      );
-    } catch {
-      return null;
-    }
-  }
-
-  private params(input: ResponseInputItem[]): ResponseCreateParamsStreaming {
-    const c = this.config;
-    const instructions = [c.instructions, this.request.additionalInstructions]
+  #params(input: ResponseInputItem[]): ResponseCreateParamsStreaming {
+    const c = this.#config;
+    const instructions = [c.instructions, this.#request.additionalInstructions]
       .filter(Boolean)
       .join('\n');
-    const tools = (this.request.tools ?? []).map((t) => toResponsesTool(t, c.vectorStoreIds ?? []));
+    const tools = (this.#request.tools ?? []).map((t) =>
+      toResponsesTool(t, c.vectorStoreIds ?? []),
+    );
     return {
       ...(c.model ? { model: c.model } : {}),
       ...(c.prompt ? { prompt: c.prompt } : {}),
       ...(instructions ? { instructions } : {}),
       ...(tools.length > 0 ? { tools } : {}),
-      conversation: this.conversationId!,
+      conversation: this.threadId!,
       input,
       stream: true,
       background: true,
-      ...(this.request.tag ? { metadata: { [TAG_KEY]: this.request.tag } } : {}),
+      ...(this.#request.tag ? { metadata: { [TAG_KEY]: this.#request.tag } } : {}),
       store: true,
     };
   }
 
-  /** Maps one ResponseStreamEvent to run events; function calls are collected into `calls`. */
-  private translate(event: ResponseStreamEvent, calls: FunctionToolCall[]): RunEventBody[] {
+  /** Maps one ResponseStreamEvent to run events. */
+  protected translate(event: ResponseStreamEvent): RunEventBody[] {
     switch (event.type) {
       case 'response.created': {
-        this.currentId = event.response.id;
-        this.currentKnown();
-        if (this.cancelRequested) void this.cancelUpstream();
-        if (this.firstResponseId) return [];
-        this.firstResponseId = event.response.id;
-        return [{ type: 'run.started', runId: event.response.id, threadId: this.conversationId! }];
+        this.#currentId = event.response.id;
+        this.#calls = [];
+        this.#markCurrentKnown();
+        this.upstreamKnown();
+        if (this.#firstResponseId) return [];
+        this.#firstResponseId = event.response.id;
+        return [{ type: 'run.started', runId: event.response.id, threadId: this.threadId! }];
       }
       case 'response.output_text.delta':
         return event.delta ? [{ type: 'text.delta', text: event.delta }] : [];
       case 'response.output_item.done': {
         const toolCall = fromOutputItem(event.item);
         if (!toolCall) return [];
-        if (toolCall.type === 'function') calls.push(toolCall);
+        if (toolCall.type === 'function') this.#calls.push(toolCall);
         return [{ type: 'tool_call.created', toolCall }];
       }
       case 'response.completed': {
         const usage = event.response.usage;
         if (usage) {
-          this.usage.promptTokens += usage.input_tokens;
-          this.usage.completionTokens += usage.output_tokens;
-          this.usage.totalTokens += usage.total_tokens;
+          this.#usage.promptTokens += usage.input_tokens;
+          this.#usage.completionTokens += usage.output_tokens;
+          this.#usage.totalTokens += usage.total_tokens;
         }
-        return [{ type: 'run.completed', runId: this.firstResponseId! }];
+        const calls = this.#calls;
+        if (calls.length > 0) {
+          this.#unanswered = calls.map((c) => c.id);
+          return [
+            { type: 'tool_outputs.required', runId: this.#firstResponseId!, toolCalls: calls },
+          ];
+        }
+        return [
+          { type: 'run.completed', runId: this.#firstResponseId!, usage: { ...this.#usage } },
+        ];
       }
       case 'response.failed': {
         const error = event.response.error;
         return [
-          {
-            type: 'run.failed',
+          runFailure('failed', error?.message ?? 'The response failed.', {
             runId: event.response.id,
-            kind: 'failed',
-            code: error?.code ?? 'server_error',
-            message: error?.message ?? 'The response failed.',
-          },
+            ...(error?.code ? { code: error.code } : {}),
+          }),
         ];
       }
       case 'response.incomplete': {
-        const reason = event.response.incomplete_details?.reason ?? 'incomplete';
+        const reason = event.response.incomplete_details?.reason;
         return [
-          {
-            type: 'run.failed',
+          runFailure('incomplete', `The response ended incomplete: ${reason ?? 'incomplete'}.`, {
             runId: event.response.id,
-            kind: 'incomplete',
-            code: reason,
-            message: `The response ended incomplete: ${reason}.`,
-          },
+            ...(reason ? { code: reason } : {}),
+          }),
         ];
       }
       case 'error':
         return [
-          {
-            type: 'run.failed',
-            runId: this.currentId,
-            kind: 'failed',
-            code: event.code ?? 'server_error',
-            message: event.message,
-          },
+          runFailure('failed', event.message, {
+            ...(this.#currentId ? { runId: this.#currentId } : {}),
+            ...(event.code ? { code: event.code } : {}),
+          }),
         ];
       default:
         return [];
@@ -329,27 +306,50 @@ class ResponsesRun extends BaseBackendRun {
    * so that the conversation accepts the next input.
    */
   protected async cancelUpstream(): Promise<void> {
-    const conversationId = this.conversationId;
-    if (this.unanswered.length > 0 && conversationId) {
-      const items = this.unanswered.map((id) => ({
-        type: 'function_call_output' as const,
-        call_id: id,
-        output: INTERRUPTED_OUTPUT,
-      }));
-      this.unanswered = [];
-      await this.client.conversations.items.create(conversationId, { items });
-      return;
+    const conversationId = this.threadId;
+    if (this.#unanswered.length > 0 && conversationId) {
+      const calls = this.#unanswered;
+      this.#unanswered = [];
+      return answerInterrupted(this.client, conversationId, calls);
     }
-    await this.currentKnownPromise;
-    const id = this.currentId;
+    // A cancel before the response was created waits for its id, or for the loop to end
+    // without one (the create request was aborted).
+    await Promise.race([this.#currentKnown, this.stopped]);
+    const id = this.#currentId;
     if (!id) return;
     this.abort.abort();
-    try {
-      await this.client.responses.cancel(id);
-    } catch (error) {
-      // 400 once the response is no longer in progress: nothing to cancel.
-      if (!(error instanceof OpenAI.BadRequestError)) throw error;
-    }
+    await cancelResponse(this.client, id);
+  }
+}
+
+/** Cancels a background response; a 400 means it is no longer in progress: nothing to cancel. */
+async function cancelResponse(client: OpenAI, id: string): Promise<void> {
+  try {
+    await client.responses.cancel(id);
+  } catch (error) {
+    if (!(error instanceof OpenAI.BadRequestError)) throw error;
+  }
+}
+
+/**
+ * Answers function calls that will get no output, so the conversation takes new input; a 400
+ * means they were answered already.
+ */
+async function answerInterrupted(
+  client: OpenAI,
+  conversationId: string,
+  callIds: string[],
+): Promise<void> {
+  if (callIds.length === 0) return;
+  const items = callIds.map((id) => ({
+    type: 'function_call_output' as const,
+    call_id: id,
+    output: INTERRUPTED_OUTPUT,
+  }));
+  try {
+    await client.conversations.items.create(conversationId, { items });
+  } catch (error) {
+    if (!(error instanceof OpenAI.BadRequestError)) throw error;
   }
 }
 
