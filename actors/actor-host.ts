@@ -4,6 +4,7 @@
  */
 import type { SessionIdentity } from '../queues/keys.js';
 import { sessionId } from '../queues/keys.js';
+import { consoleLogger, type Logger } from '../src/logger.js';
 import { ActorLLM } from './actor-llm.js';
 import { SessionActor, type ActivationFactory, type StopMode } from './session-actor.js';
 
@@ -19,6 +20,8 @@ export interface ActorHostOptions {
    * the same thread (fleet mode also keeps them in Redis). The oldest go first. Default 10,000.
    */
   rememberThreads?: number;
+  /** Gets an actor that could not be passivated. Default: the console, warn and up. */
+  logger?: Logger;
 }
 
 interface Entry {
@@ -37,6 +40,7 @@ export class ActorHost {
     this.passivateAfterMs = options.passivateAfterMs ?? 300_000;
     const every =
       options.sweepIntervalMs ?? Math.min(30_000, Math.max(10, this.passivateAfterMs / 4));
+    // sweep() never rejects: it logs an actor it could not passivate and goes on.
     this.sweeper = setInterval(() => void this.sweep(), every);
     this.sweeper.unref();
   }
@@ -100,7 +104,16 @@ export class ActorHost {
     let passivated = 0;
     for (const { actor } of this.entries.values()) {
       if (actor.state === 'active' && now - actor.lastUsedAt >= this.passivateAfterMs) {
-        if (await actor.passivate()) passivated++;
+        try {
+          if (await actor.passivate()) passivated++;
+        } catch (error) {
+          // Logged, and the sweep goes on with the other actors: passivate() has already let go
+          // of the activation, so the next message builds a new one; only its close failed.
+          (this.options.logger ?? consoleLogger()).warn('could not passivate a session actor', {
+            sid: actor.sid,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
       }
     }
     return passivated;

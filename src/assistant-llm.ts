@@ -165,6 +165,7 @@ export class AssistantLLM extends llm.LLM implements ChatHost {
       ...(tools ? { tools } : {}),
     });
     const chunks = new AsyncQueue<string>();
+    // drive() never rejects: every error ends the caller's stream.
     void this.drive(run, chunks);
     return {
       [Symbol.asyncIterator]: () => chunks[Symbol.asyncIterator](),

@@ -89,12 +89,18 @@ function transient(status: number | undefined): boolean {
 
 /**
  * Builds a failure. `beforeOutput` says that the run produced nothing yet (no text, no tool
- * call); with the table's rule and the status it decides `retryable`.
+ * call); with the table's rule and the status it decides `retryable`. Absent values (undefined
+ * or an API's null) are left out, so the event stays plain JSON.
  */
 export function runFailure(
   reason: RunFailureCode,
   message: string,
-  extra: { runId?: string; code?: string; status?: number; beforeOutput?: boolean } = {},
+  extra: {
+    runId?: string | undefined;
+    code?: string | null | undefined;
+    status?: number | undefined;
+    beforeOutput?: boolean;
+  } = {},
 ): RunFailure {
   const rule = FAILURES[reason].retry;
   const beforeOutput = extra.beforeOutput === true;
@@ -106,13 +112,40 @@ export function runFailure(
         : false;
   return {
     type: 'run.failed',
-    ...(extra.runId !== undefined ? { runId: extra.runId } : {}),
+    ...(extra.runId != null ? { runId: extra.runId } : {}),
     reason,
-    ...(extra.code !== undefined ? { code: extra.code } : {}),
+    ...(extra.code != null ? { code: extra.code } : {}),
     message,
-    ...(extra.status !== undefined ? { status: extra.status } : {}),
+    ...(extra.status != null ? { status: extra.status } : {}),
     retryable,
   };
+}
+
+/** What an upstream run (Assistants) or response (Responses) is called in messages. */
+type Upstream = 'run' | 'response';
+
+/** The upstream run or response failed, with OpenAI's error when it gave one. */
+export function upstreamFailed(
+  what: Upstream,
+  runId: string | undefined,
+  error: { code?: string | null; message?: string | null } | null | undefined,
+): RunFailure {
+  return runFailure('failed', error?.message ?? `The ${what} failed.`, {
+    runId,
+    code: error?.code,
+  });
+}
+
+/** The upstream run or response ended incomplete; OpenAI's reason becomes the code. */
+export function upstreamIncomplete(
+  what: Upstream,
+  runId: string | undefined,
+  reason: string | null | undefined,
+): RunFailure {
+  return runFailure('incomplete', `The ${what} ended incomplete: ${reason ?? 'incomplete'}.`, {
+    runId,
+    code: reason,
+  });
 }
 
 /** A stream that sent nothing for too long. */
@@ -127,21 +160,16 @@ export function failureFromError(
   error: unknown,
   context: { runId?: string | undefined; beforeOutput: boolean },
 ): RunFailure {
-  const extra = {
-    ...(context.runId !== undefined ? { runId: context.runId } : {}),
-    beforeOutput: context.beforeOutput,
-  };
+  const extra = { runId: context.runId, beforeOutput: context.beforeOutput };
   const message = messageOf(error);
   if (error instanceof OpenAI.APIConnectionTimeoutError || error instanceof StreamIdleError) {
     return runFailure('timeout', message, extra);
   }
   if (error instanceof OpenAI.APIError && !(error instanceof OpenAI.APIConnectionError)) {
-    const status = typeof error.status === 'number' ? error.status : undefined;
-    const code = typeof error.code === 'string' ? error.code : undefined;
     return runFailure('api_error', message, {
       ...extra,
-      ...(code !== undefined ? { code } : {}),
-      ...(status !== undefined ? { status } : {}),
+      code: typeof error.code === 'string' ? error.code : undefined,
+      status: typeof error.status === 'number' ? error.status : undefined,
     });
   }
   // A connection error, or anything else that broke the stream.
@@ -153,17 +181,13 @@ export function toolOutputTimeout(runId: string | undefined, ms: number): RunFai
   return runFailure(
     'tool_output_timeout',
     `No tool outputs arrived within ${ms} ms; the run was cancelled.`,
-    runId !== undefined ? { runId } : {},
+    { runId },
   );
 }
 
 /** The run was cancelled upstream, by someone other than its caller. */
 export function cancelledUpstream(runId: string | undefined): RunFailure {
-  return runFailure(
-    'cancelled',
-    'The run was cancelled upstream',
-    runId !== undefined ? { runId } : {},
-  );
+  return runFailure('cancelled', 'The run was cancelled upstream', { runId });
 }
 
 /** The server does not serve the Assistants API routes. */
@@ -201,7 +225,7 @@ export function workerLost(runId: string | undefined): RunFailure {
   return runFailure(
     'worker_lost',
     'The worker running this run stopped; the run was ended so the thread is free. Send the message again to retry.',
-    runId !== undefined ? { runId } : {},
+    { runId },
   );
 }
 

@@ -252,7 +252,7 @@ export class AssistantLLMStream extends llm.LLMStream {
 }
 
 /** The framework's error for a failed run, by the table in failures.ts, so its retry policy applies. */
-function frameworkErrorOf(failure: RunFailure, emitted: boolean): APIError {
+export function frameworkErrorOf(failure: RunFailure, emitted: boolean): APIError {
   const retryable = !emitted && failure.retryable;
   const body = {
     reason: failure.reason,

@@ -9,24 +9,21 @@ import type { RunCreateParamsBaseStream as RunCreateParams } from 'openai/lib/As
 import type { Run } from 'openai/resources/beta/threads/runs/runs';
 import type { ToolCall as StepToolCall } from 'openai/resources/beta/threads/runs/steps';
 import type { RunEventBody, ToolOutput } from '../events.js';
-import { assistantsApiUnavailable, messageOf, runFailure, type RunFailure } from '../failures.js';
-import { consoleLogger, type Logger } from '../logger.js';
-import type { BuiltInTool, FunctionToolCall, ToolCall } from '../tools.js';
 import {
-  TAG_KEY,
-  sleep,
-  type Backend,
-  type BackendRun,
-  type BackendRunOptions,
-  type RunRequest,
-} from './backend.js';
-import { RunLoop } from './run-loop.js';
+  assistantsApiUnavailable,
+  messageOf,
+  runFailure,
+  upstreamFailed,
+  upstreamIncomplete,
+  type RunFailure,
+} from '../failures.js';
+import type { Logger } from '../logger.js';
+import type { BuiltInTool, FunctionToolCall, ToolCall } from '../tools.js';
+import { TAG_KEY, sleep, type Backend, type BackendRun, type RunRequest } from './backend.js';
+import { RunLoop, withLogger, type BackendOptions } from './run-loop.js';
 
-export interface AssistantsBackendOptions extends BackendRunOptions {
-  client: OpenAI;
+export interface AssistantsBackendOptions extends BackendOptions {
   assistantId: string;
-  /** Where failed cleanups are reported. Default: the console, warn and up. */
-  logger?: Logger;
 }
 
 const TERMINAL: Run['status'][] = ['cancelled', 'failed', 'completed', 'expired', 'incomplete'];
@@ -36,7 +33,7 @@ export class AssistantsBackend implements Backend {
   readonly #options: AssistantsBackendOptions & { logger: Logger };
 
   constructor(options: AssistantsBackendOptions) {
-    this.#options = { ...options, logger: options.logger ?? consoleLogger() };
+    this.#options = withLogger(options);
   }
 
   startRun(request: RunRequest): BackendRun {
@@ -167,26 +164,12 @@ class AssistantsRun extends RunLoop<AssistantStreamEvent> {
           },
         ];
       }
-      case 'thread.run.failed': {
-        const error = event.data.last_error;
-        return [
-          runFailure('failed', error?.message ?? 'The run failed.', {
-            runId: event.data.id,
-            ...(error?.code ? { code: error.code } : {}),
-          }),
-        ];
-      }
+      case 'thread.run.failed':
+        return [upstreamFailed('run', event.data.id, event.data.last_error)];
       case 'thread.run.expired':
         return [runFailure('expired', 'The run expired.', { runId: event.data.id })];
-      case 'thread.run.incomplete': {
-        const reason = event.data.incomplete_details?.reason;
-        return [
-          runFailure('incomplete', `The run ended incomplete: ${reason ?? 'incomplete'}.`, {
-            runId: event.data.id,
-            ...(reason ? { code: reason } : {}),
-          }),
-        ];
-      }
+      case 'thread.run.incomplete':
+        return [upstreamIncomplete('run', event.data.id, event.data.incomplete_details?.reason)];
       case 'thread.run.cancelled':
         return [{ type: 'run.cancelled', runId: event.data.id }];
       default:

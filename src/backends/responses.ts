@@ -14,8 +14,8 @@ import type {
   Tool as ResponsesTool,
 } from 'openai/resources/responses/responses';
 import type { RunEventBody, ToolOutput, Usage } from '../events.js';
-import { messageOf, runFailure } from '../failures.js';
-import { consoleLogger, type Logger } from '../logger.js';
+import { messageOf, upstreamFailed, upstreamIncomplete } from '../failures.js';
+import type { Logger } from '../logger.js';
 import type { BuiltInTool, FunctionToolCall, ToolCall } from '../tools.js';
 import {
   hasCode,
@@ -23,10 +23,9 @@ import {
   sleep,
   type Backend,
   type BackendRun,
-  type BackendRunOptions,
   type RunRequest,
 } from './backend.js';
-import { RunLoop } from './run-loop.js';
+import { RunLoop, withLogger, type BackendOptions } from './run-loop.js';
 
 export interface StoredPromptRef {
   id: string;
@@ -34,8 +33,7 @@ export interface StoredPromptRef {
   variables?: Record<string, string>;
 }
 
-export interface ResponsesBackendOptions extends BackendRunOptions {
-  client: OpenAI;
+export interface ResponsesBackendOptions extends BackendOptions {
   /** Model for every response; may come from the stored prompt instead. */
   model?: string;
   /** The assistant's instructions; per-run additional instructions are appended. */
@@ -45,8 +43,6 @@ export interface ResponsesBackendOptions extends BackendRunOptions {
   vectorStoreIds?: string[];
   /** How often a busy conversation (`conversation_locked`) is retried before the run fails. */
   lockedRetries?: number;
-  /** Where failed cleanups are reported. Default: the console, warn and up. */
-  logger?: Logger;
 }
 
 type RunConfig = ResponsesBackendOptions & { logger: Logger };
@@ -61,7 +57,7 @@ export class ResponsesBackend implements Backend {
   readonly #options: RunConfig;
 
   constructor(options: ResponsesBackendOptions) {
-    this.#options = { ...options, logger: options.logger ?? consoleLogger() };
+    this.#options = withLogger(options);
   }
 
   startRun(request: RunRequest): BackendRun {
@@ -271,31 +267,18 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
           { type: 'run.completed', runId: this.#firstResponseId!, usage: { ...this.#usage } },
         ];
       }
-      case 'response.failed': {
-        const error = event.response.error;
+      case 'response.failed':
+        return [upstreamFailed('response', event.response.id, event.response.error)];
+      case 'response.incomplete':
         return [
-          runFailure('failed', error?.message ?? 'The response failed.', {
-            runId: event.response.id,
-            ...(error?.code ? { code: error.code } : {}),
-          }),
+          upstreamIncomplete(
+            'response',
+            event.response.id,
+            event.response.incomplete_details?.reason,
+          ),
         ];
-      }
-      case 'response.incomplete': {
-        const reason = event.response.incomplete_details?.reason;
-        return [
-          runFailure('incomplete', `The response ended incomplete: ${reason ?? 'incomplete'}.`, {
-            runId: event.response.id,
-            ...(reason ? { code: reason } : {}),
-          }),
-        ];
-      }
       case 'error':
-        return [
-          runFailure('failed', event.message, {
-            ...(this.#currentId ? { runId: this.#currentId } : {}),
-            ...(event.code ? { code: event.code } : {}),
-          }),
-        ];
+        return [upstreamFailed('response', this.#currentId, event)];
       default:
         return [];
     }

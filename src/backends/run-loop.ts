@@ -18,7 +18,7 @@ import {
   toolOutputTimeout,
   type RunFailure,
 } from '../failures.js';
-import type { Logger } from '../logger.js';
+import { consoleLogger, type Logger } from '../logger.js';
 import type { BackendRun, BackendRunOptions } from './backend.js';
 
 /** An SDK stream: its own controller ends just this HTTP request. */
@@ -26,9 +26,18 @@ interface SdkStream<T> extends AsyncIterable<T> {
   controller: AbortController;
 }
 
-export interface RunLoopOptions extends BackendRunOptions {
+/** What every backend is made with, besides its protocol's settings. */
+export interface BackendOptions extends BackendRunOptions {
   client: OpenAI;
-  logger: Logger;
+  /** Where what a run cannot report in its events goes (a failed cleanup). Default: the console, warn and up. */
+  logger?: Logger;
+}
+
+export type RunLoopOptions = BackendOptions & { logger: Logger };
+
+/** A backend's options with the default logger filled in. */
+export function withLogger<O extends BackendOptions>(options: O): O & { logger: Logger } {
+  return { ...options, logger: options.logger ?? consoleLogger() };
 }
 
 /**
