@@ -77,7 +77,8 @@ export class AssistantLLMStream extends llm.LLMStream {
     const active = run;
     const onAbort = () => {
       active.cancel('interrupted').catch((error: unknown) =>
-        // Logged: the stream is closing anyway; the queue's next run reports a thread still busy.
+        // Logged, as nobody awaits this cancel: the stream is closing anyway, and a run that
+        // still holds the thread makes the next run fail with the API's own error.
         this.owner.logger.warn('could not cancel the run when the stream closed', {
           error: error instanceof Error ? error.message : String(error),
         }),

@@ -102,9 +102,8 @@ export abstract class RunLoop<E> implements BackendRun {
 
   /** The failure an error means; a protocol may recognise errors of its own first. */
   protected failureOf(error: unknown): RunFailure {
-    const runId = this.inFlight ?? this.runId;
     return failureFromError(error, {
-      ...(runId !== undefined ? { runId } : {}),
+      runId: this.inFlight ?? this.runId,
       beforeOutput: !this.#producedOutput,
     });
   }
