@@ -3,7 +3,7 @@
  * queue, and a real `llm.LLM` of @livekit/agents whose chat() streams go through the same queue.
  */
 import { DEFAULT_API_CONNECT_OPTIONS, llm, type APIConnectOptions } from '@livekit/agents';
-import type { ChatHost, ChatState } from './chat-host.js';
+import type { ChatHost, ChatState } from './chat-session.js';
 import { AssistantError, ConfigError, InterruptionError, runErrorOf } from './errors.js';
 import type { RunEvent } from './events.js';
 import { cancelledUpstream } from './failures.js';

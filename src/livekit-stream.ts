@@ -12,7 +12,7 @@ import {
   llm,
   type APIConnectOptions,
 } from '@livekit/agents';
-import type { ChatHost } from './chat-host.js';
+import type { ChatHost } from './chat-session.js';
 import type { RunEvent, ToolOutput } from './events.js';
 import { cancelledUpstream, FAILURES, type RunFailure } from './failures.js';
 import { oversizedMessage } from './options.js';
