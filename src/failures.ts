@@ -23,6 +23,7 @@ export const RUN_FAILURE_CODES = [
   'queue_timeout',
   'cancel_timeout',
   'worker_lost',
+  'lock_lost',
 ] as const;
 
 export type RunFailureCode = (typeof RUN_FAILURE_CODES)[number];
@@ -80,6 +81,7 @@ export const FAILURES: Readonly<Record<RunFailureCode, FailureRule>> = {
   queue_timeout: RUN,
   cancel_timeout: RUN,
   worker_lost: RUN,
+  lock_lost: RUN,
 };
 
 /** 408, 429 and 5xx (or no status at all) may pass if tried again. */
@@ -220,11 +222,36 @@ export function cancelTimeout(ms: number): RunFailure {
   return runFailure('cancel_timeout', `No worker confirmed the cancel within ${ms} ms.`);
 }
 
-/** Fleet: the worker running the run was lost; the run was ended upstream and is not resent. */
-export function workerLost(runId: string | undefined): RunFailure {
+const RETRY = 'Send the message again to retry.';
+
+/**
+ * Fleet: the worker running the run was lost. `ended`: the run reached the server and was ended
+ * there; `unchecked`: whether it reached the server could not be checked, so it was not sent
+ * again (sending it could put the message in the thread twice).
+ */
+export function workerLost(
+  runId: string | undefined,
+  how: 'ended' | 'unchecked' = 'ended',
+): RunFailure {
   return runFailure(
     'worker_lost',
-    'The worker running this run stopped; the run was ended so the thread is free. Send the message again to retry.',
+    how === 'ended'
+      ? `The worker running this run stopped; the run was ended so the thread is free. ${RETRY}`
+      : `The worker running this run stopped, and whether the run had reached the server could not be checked, so it was not sent again. ${RETRY}`,
+    { runId },
+  );
+}
+
+/**
+ * Fleet: the worker lost the run's thread lock and stopped the run. `lapsed`: it could not
+ * renew the lock in time; `taken`: another worker holds it now.
+ */
+export function lockLost(runId: string | undefined, why: 'lapsed' | 'taken'): RunFailure {
+  return runFailure(
+    'lock_lost',
+    why === 'lapsed'
+      ? `The worker could not renew the thread lock of the run (Redis did not answer in time), so it stopped the run. ${RETRY}`
+      : `The thread lock of the run was taken from this worker, so it stopped the run. ${RETRY}`,
     { runId },
   );
 }
