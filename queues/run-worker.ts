@@ -160,15 +160,25 @@ export class RunWorker {
     if (marker) {
       // A worker began this run and was lost. If the run reached the server, end it there and
       // tell the room; the user's message must not be added twice.
-      const upstream =
-        marker !== PENDING
-          ? marker
-          : threadId
-            ? await backend.findStarted(threadId, { ...request, tag: runId }).catch(() => null)
-            : null;
-      if (upstream) {
-        if (threadId) await backend.abandon(threadId, upstream).catch(() => undefined);
-        await publisher.publish(workerLost(upstream));
+      let upstream: string | null = marker !== PENDING ? marker : null;
+      let unknown = false;
+      if (marker === PENDING && threadId) {
+        try {
+          upstream = await backend.findStarted(threadId, { ...request, tag: runId });
+        } catch (error) {
+          // Not knowing is not "never started": sending again could add the message twice.
+          unknown = true;
+          this.options.logger.warn(
+            'could not tell whether the lost attempt reached the server; the run ends as lost',
+            { runId, error: (error as Error).message },
+          );
+        }
+      }
+      if (upstream || unknown) {
+        if (threadId && upstream) await backend.abandon(threadId, upstream).catch(() => undefined);
+        await publisher.publish(
+          workerLost(upstream ?? undefined, upstream ? 'ended' : 'unchecked'),
+        );
         finish('failed');
         throw new UnrecoverableError('worker_lost: the worker running this run stopped');
       }
