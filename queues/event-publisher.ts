@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { RunEvent, RunEventBody } from '../src/events.js';
 import { INBOX_MAXLEN } from './keys.js';
+import { inboxCodec } from './stream-codec.js';
 
 /**
  * Sequence numbers of attempt n start above n * ATTEMPT_SPAN: a worker that takes a run over
@@ -15,32 +16,30 @@ import { INBOX_MAXLEN } from './keys.js';
 const ATTEMPT_SPAN = 1_000_000_000;
 
 export class EventPublisher {
-  private seq: number;
+  readonly #redis: Redis;
+  readonly #inbox: string;
+  readonly #runId: string;
+  #seq: number;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly inbox: string,
-    private readonly runId: string,
-    attempt: number,
-  ) {
-    this.seq = attempt * ATTEMPT_SPAN;
+  constructor(redis: Redis, inbox: string, runId: string, attempt: number) {
+    this.#redis = redis;
+    this.#inbox = inbox;
+    this.#runId = runId;
+    this.#seq = attempt * ATTEMPT_SPAN;
   }
 
   async publish(body: RunEventBody): Promise<void> {
-    const event: RunEvent = { ...body, seq: ++this.seq };
+    const event: RunEvent = { ...body, seq: ++this.#seq };
     // NOMKSTREAM: the room creates its inbox and deletes it when it closes; a run whose room is
     // gone writes nothing, rather than a stream nobody reads.
-    await this.redis.xadd(
-      this.inbox,
+    await this.#redis.xadd(
+      this.#inbox,
       'NOMKSTREAM',
       'MAXLEN',
       '~',
       String(INBOX_MAXLEN),
       '*',
-      'e',
-      JSON.stringify(event),
-      'r',
-      this.runId,
+      ...inboxCodec.encode({ runId: this.#runId, event }),
     );
   }
 }

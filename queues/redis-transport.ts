@@ -11,6 +11,7 @@ import type { RunRequest } from '../src/backends/backend.js';
 import type { BackendConfig } from '../src/backends/config.js';
 import { isTerminal, type RunEvent, type ToolOutput } from '../src/events.js';
 import { cancelTimeout, queueError, queueTimeout, type RunFailure } from '../src/failures.js';
+import { consoleLogger, type Logger } from '../src/logger.js';
 import type { RunChannel, RunTransport } from '../src/transport.js';
 import { unlessAborted } from '../src/util/abortable.js';
 import { AsyncQueue } from '../src/util/async-queue.js';
@@ -24,6 +25,7 @@ import {
   TTL,
   type SessionIdentity,
 } from './keys.js';
+import { inboxCodec } from './stream-codec.js';
 import { StreamReader } from './stream-reader.js';
 
 export interface RedisTransportOptions {
@@ -39,6 +41,12 @@ export interface RedisTransportOptions {
   queueTimeoutMs?: number;
   /** How long cancel() waits for the worker to confirm. Default 30 000. */
   cancelTimeoutMs?: number;
+  /**
+   * Where Redis trouble is reported. Default: warnings to the console. The connections are
+   * shared by every transport of the process with the same Redis, prefix and queue; they report
+   * to the logger of the transport that opened them.
+   */
+  logger?: Logger;
 }
 
 /**
@@ -53,8 +61,9 @@ class FleetClient {
   readonly keys: Keys;
   /** Where workers send this process's run events; one XREAD reads them all. */
   readonly inbox: string;
-  /** Resolves once the inbox exists: workers write with NOMKSTREAM, so it must come first. */
-  readonly inboxReady: Promise<unknown>;
+  readonly logger: Logger;
+  /** The inbox's creation, while it is pending or once it went through. */
+  private inboxCreated: Promise<void> | null = null;
   private readonly runs = new Map<string, (event: RunEvent) => void>();
   private readonly housekeeping: NodeJS.Timeout;
   private lastRead = '0';
@@ -62,33 +71,66 @@ class FleetClient {
   users = 0;
   idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(connection: RedisConnection, prefix: string, queueName: string) {
+  constructor(connection: RedisConnection, prefix: string, queueName: string, logger: Logger) {
     const options = redisOptions(connection);
+    this.logger = logger;
     this.keys = new Keys(prefix);
     this.commands = new Redis(options);
-    this.commands.on('error', () => undefined);
-    this.reader = new StreamReader(this.commands, options, this.keys);
+    // Logged at debug: every command that fails on this connection also rejects to its caller.
+    const connectionError = (error: Error) =>
+      logger.debug('redis connection error', { error: error.message });
+    this.commands.on('error', connectionError);
+    this.reader = new StreamReader(this.commands, options, this.keys, (error) =>
+      logger.warn('run event reader error', { error: error.message }),
+    );
     this.queue = new Queue<RunJobData, RunJobResult, 'run'>(queueName, {
       connection: options as ConnectionOptions,
     });
-    this.queue.on('error', () => undefined);
+    this.queue.on('error', connectionError);
     this.inbox = this.keys.inbox(randomUUID());
-    this.inboxReady = this.keepInbox().catch(() => undefined);
-    this.reader.subscribe(this.inbox, (payload, id, fields) => {
+    // Created now so that the first run need not wait; if this fails, that run tries again.
+    this.ensureInbox().catch((error: Error) =>
+      logger.debug('could not create the inbox yet', { error: error.message }),
+    );
+    this.reader.subscribe(this.inbox, (id, fields) => {
       this.lastRead = id;
-      const runId = fields[2] === 'r' ? fields[3] : undefined;
-      if (runId !== undefined) this.runs.get(runId)?.(JSON.parse(payload) as RunEvent);
+      const entry = inboxCodec.decode(fields);
+      if (entry) this.runs.get(entry.runId)?.(entry.event);
     });
     let ticks = 0;
     this.housekeeping = setInterval(() => {
       // Drop what was read; refresh the expiry (and re-create the inbox after a Redis restart).
       if (this.lastRead !== this.trimmedTo) {
-        this.trimmedTo = this.lastRead;
-        void this.commands.xtrim(this.inbox, 'MINID', this.trimmedTo).catch(() => undefined);
+        const upTo = this.lastRead;
+        this.commands.xtrim(this.inbox, 'MINID', upTo).then(
+          () => (this.trimmedTo = upTo),
+          // Logged; the next tick tries again (the inbox is capped meanwhile).
+          (error: Error) => logger.debug('could not trim the inbox', { error: error.message }),
+        );
       }
-      if (++ticks % INBOX_REFRESH_TICKS === 0) void this.keepInbox().catch(() => undefined);
+      if (++ticks % INBOX_REFRESH_TICKS === 0) {
+        this.keepInbox().catch((error: Error) =>
+          // Logged; the next refresh tries again, long before the inbox would expire.
+          logger.warn('could not refresh the inbox', { error: error.message }),
+        );
+      }
     }, 1_000);
     this.housekeeping.unref();
+  }
+
+  /**
+   * Resolves once the inbox exists: workers write with NOMKSTREAM, so it must come before any
+   * job. A failed attempt is forgotten, so that the next run tries again.
+   */
+  ensureInbox(): Promise<void> {
+    this.inboxCreated ??= this.keepInbox().then(
+      () => undefined,
+      (error: unknown) => {
+        this.inboxCreated = null;
+        throw error;
+      },
+    );
+    return this.inboxCreated;
   }
 
   /** Creates the inbox (a first entry) or keeps it; it expires if this process dies. */
@@ -110,8 +152,12 @@ class FleetClient {
     clearInterval(this.housekeeping);
     await this.reader.close();
     // Workers still streaming for it now write nothing (NOMKSTREAM). It also expires by
-    // itself: a Redis that is down does not hold the close up.
-    const deleted = this.commands.del(this.inbox).catch(() => undefined);
+    // itself, so a failed DEL is only logged, and a Redis that is down does not hold the close up.
+    const deleted = this.commands
+      .del(this.inbox)
+      .catch((error: Error) =>
+        this.logger.debug('could not delete the inbox; it expires', { error: error.message }),
+      );
     await unlessAborted(deleted, AbortSignal.timeout(1_000), undefined);
     await this.queue.close();
     this.commands.disconnect();
@@ -124,6 +170,8 @@ const INBOX_TTL_SECONDS = 600;
 const INBOX_REFRESH_TICKS = 60;
 
 const IDLE_CLOSE_MS = 2_000;
+/** How soon a queue-timeout check that Redis could not answer is made again. */
+const QUEUE_RECHECK_MS = 1_000;
 const clients = new Map<string, FleetClient>();
 
 /** Borrows the shared client for `options`; give it back with release(). */
@@ -133,7 +181,7 @@ function acquire(options: RedisTransportOptions): FleetClient {
   const key = JSON.stringify([options.redis, prefix, queue]);
   let client = clients.get(key);
   if (!client) {
-    client = new FleetClient(options.redis, prefix, queue);
+    client = new FleetClient(options.redis, prefix, queue, options.logger ?? consoleLogger());
     clients.set(key, client);
   }
   clearTimeout(client.idleTimer);
@@ -149,7 +197,12 @@ function release(client: FleetClient): void {
   client.idleTimer = setTimeout(() => {
     if (client.users > 0) return;
     for (const [key, value] of clients) if (value === client) clients.delete(key);
-    void client.close();
+    client.close().catch((error: Error) =>
+      // Logged; the connections are being dropped either way.
+      client.logger.warn('could not close the Redis connections cleanly', {
+        error: error.message,
+      }),
+    );
   }, IDLE_CLOSE_MS);
 }
 
@@ -229,7 +282,8 @@ class RedisRunChannel implements RunChannel {
       backend,
       queuedAt: Date.now(),
     };
-    void client.inboxReady
+    client
+      .ensureInbox()
       .then(() =>
         client.queue.add('run', data, {
           jobId: this.runId,
@@ -240,7 +294,18 @@ class RedisRunChannel implements RunChannel {
       )
       .catch((error: unknown) => this.fail(queueError(error)));
     const timeout = options.queueTimeoutMs ?? 60_000;
-    this.queueTimer = setTimeout(() => void this.giveUpIfWaiting(timeout), timeout);
+    this.queueTimer = setTimeout(() => this.checkQueueTimeout(timeout), timeout);
+  }
+
+  /** Runs giveUpIfWaiting; when Redis cannot say, logs and asks again shortly. */
+  private checkQueueTimeout(timeout: number): void {
+    this.giveUpIfWaiting(timeout).catch((error: Error) => {
+      this.client.logger.warn('could not check a queued run; checking again', {
+        runId: this.runId,
+        error: error.message,
+      });
+      this.queueTimer = setTimeout(() => this.checkQueueTimeout(timeout), QUEUE_RECHECK_MS);
+    });
   }
 
   [Symbol.asyncIterator](): AsyncIterator<RunEvent> {
@@ -281,11 +346,9 @@ class RedisRunChannel implements RunChannel {
       state !== 'unknown'
     )
       return;
-    try {
-      await job?.remove();
-    } catch {
-      return; // a worker took it meanwhile: its events will come
-    }
+    // Throws if a worker took it meanwhile (it is locked): the next check sees it active and
+    // waits for its events.
+    await job?.remove();
     this.fail(queueTimeout(timeout));
   }
 

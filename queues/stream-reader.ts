@@ -13,8 +13,8 @@ import type { Keys } from './keys.js';
 type Entry = [id: string, fields: string[]];
 type XReadReply = Array<[key: string, entries: Entry[]]> | null;
 
-/** An entry's first value (the payload), its id and all its fields (name, value, ...). */
-export type OnEntry = (payload: string, id: string, fields: string[]) => void;
+/** An entry's id and its values (name, value, ...); stream-codec.ts reads them. */
+export type OnEntry = (id: string, fields: string[]) => void;
 
 interface Subscription {
   lastId: string;
@@ -40,12 +40,14 @@ export class StreamReader {
   /**
    * @param commands a connection for non-blocking commands (used to wake the reader)
    * @param connect  options for the reader's own blocking connection
+   * @param onError  told of every failed read or wake-up and of a subscriber that threw; the
+   *                 reader itself goes on
    */
   constructor(
     private readonly commands: Redis,
     connect: RedisOptions,
     keys: Keys,
-    private readonly onError: (error: Error) => void = () => undefined,
+    private readonly onError: (error: Error) => void,
     private readonly blockMs = 5_000,
   ) {
     const id = randomUUID();
@@ -55,6 +57,7 @@ export class StreamReader {
       maxRetriesPerRequest: null,
       connectionName: this.connectionName,
     });
+    // Handled: a lost connection fails the pending XREAD, which the loop reports to onError.
     this.blocking.on('error', () => undefined);
     this.wakeKey = keys.wake(id);
     this.loop = this.run();
@@ -83,7 +86,8 @@ export class StreamReader {
       .xadd(this.wakeKey, 'MAXLEN', '10', '*', 'w', '1')
       .expire(this.wakeKey, 60)
       .exec()
-      .catch(() => undefined);
+      // Logged; the reader still sees the new key when its current XREAD times out (blockMs).
+      .catch((error: Error) => this.onError(error));
   }
 
   private async run(): Promise<void> {
@@ -117,8 +121,12 @@ export class StreamReader {
         if (!subscription) continue;
         for (const [id, fields] of entries) {
           subscription.lastId = id;
-          const payload = fields[1];
-          if (payload !== undefined) subscription.onEntry(payload, id, fields);
+          try {
+            subscription.onEntry(id, fields);
+          } catch (error) {
+            // One subscriber's bug must not stop the reader that every run of the process uses.
+            this.onError(error as Error);
+          }
           // The callback may have unsubscribed; stop delivering to it.
           if (this.subscriptions.get(key) !== subscription) break;
         }
@@ -131,9 +139,11 @@ export class StreamReader {
     this.closed.abort();
     this.subscriptions.clear();
     this.blocking.disconnect();
-    await this.loop.catch(() => undefined);
-    // The wake stream expires by itself; do not hang a shutdown on a Redis that is down.
-    const removed = this.commands.del(this.wakeKey).catch(() => undefined);
+    // Handled inside: the loop reports its errors to onError and never rejects.
+    await this.loop;
+    // The wake stream expires by itself (60 s), so a failed DEL is only logged; and a shutdown
+    // does not wait on a Redis that is down.
+    const removed = this.commands.del(this.wakeKey).catch((error: Error) => this.onError(error));
     await unlessAborted(removed, AbortSignal.timeout(1_000), undefined);
   }
 }

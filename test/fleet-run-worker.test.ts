@@ -1,7 +1,8 @@
 /**
  * The worker's own guarantees, with a RunWorker in this process against the real Redis, BullMQ
  * and the emulator: a takeover that cannot tell whether the lost attempt reached the server ends
- * the run as lost and never sends the message again.
+ * the run as lost and never sends the message again; a run whose thread lock is lost stops
+ * publishing, ends upstream and says so.
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -15,6 +16,7 @@ import type { RunJobData } from '../queues/job.js';
 import { Keys, sessionId } from '../queues/keys.js';
 import { beginRun } from '../queues/run-start.js';
 import { RunWorker } from '../queues/run-worker.js';
+import { inboxCodec } from '../queues/stream-codec.js';
 import { APIS, captureLogger, type Api } from './support/assistant.js';
 import { startEmulator, TEST_API_KEY, type EmulatorFixture } from './support/emulator.js';
 import { REDIS_URL, uniqueNames, type FleetNames } from './support/fleet.js';
@@ -22,8 +24,13 @@ import { REDIS_URL, uniqueNames, type FleetNames } from './support/fleet.js';
 let fx: EmulatorFixture;
 let redis: Redis;
 
+/** 120 tokens, one every 50 ms: a run that streams for about six seconds. */
+const STEADY = Array.from({ length: 120 }, (_, i) => `s${i}`).join(' ');
+
 beforeAll(async () => {
-  fx = await startEmulator();
+  fx = await startEmulator({
+    scripts: [{ message: 'steady', script: { tokenDelayMs: 50, steps: [{ text: STEADY }] } }],
+  });
   redis = new Redis(REDIS_URL);
 });
 afterAll(async () => {
@@ -71,9 +78,10 @@ async function openInbox(keys: Keys): Promise<string> {
 
 async function inboxEvents(inbox: string, runId: string): Promise<RunEvent[]> {
   const entries = await redis.xrange(inbox, '-', '+');
-  return entries.flatMap(([, fields]) =>
-    fields[0] === 'e' && fields[3] === runId ? [JSON.parse(fields[1]!) as RunEvent] : [],
-  );
+  return entries.flatMap(([, fields]) => {
+    const entry = inboxCodec.decode(fields);
+    return entry?.runId === runId ? [entry.event] : [];
+  });
 }
 
 async function userMessages(api: Api, threadId: string): Promise<string[]> {
@@ -166,6 +174,70 @@ describe.each(APIS)('run worker on the %s API', (api) => {
       expect(
         logger.lines.some((l) => l.level === 'warn' && /could not tell whether/.test(l.message)),
       ).toBe(true);
+    } finally {
+      await worker.close(1_000);
+      await queue.close();
+      await cleanUp(names);
+    }
+  });
+
+  it('a run whose thread lock is taken away stops publishing, ends upstream and tells the room', async () => {
+    const names = uniqueNames(`lock-${api}`);
+    const keys = new Keys(names.prefix);
+    const session = { room: 'lock', participant: randomUUID() };
+    const sid = sessionId(session);
+    const runId = randomUUID();
+    const inbox = await openInbox(keys);
+    const queue = new Queue(names.queue, { connection: { url: REDIS_URL } });
+    const logger = captureLogger();
+    const worker = new RunWorker({ redis: REDIS_URL, openai: fx.client, ...names, logger });
+    try {
+      await worker.ready();
+      const data: RunJobData = {
+        sid,
+        session,
+        runId,
+        replyTo: inbox,
+        request: { message: 'steady' },
+        backend: backendConfig(api),
+        queuedAt: Date.now(),
+      };
+      const job = await queue.add('run', data, { jobId: runId, attempts: 1 });
+      const deltas = async () =>
+        (await inboxEvents(inbox, runId)).filter((e) => e.type === 'text.delta').length;
+      await expect.poll(deltas, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+
+      // Someone else owns the thread now, as after a lapse and another worker's takeover.
+      await redis.set(keys.lock(sid), 'another-run', 'PX', 60_000);
+      await expect.poll(() => job.getState(), { timeout: 10_000 }).toBe('failed');
+      const events = await inboxEvents(inbox, runId);
+      const last = events.at(-1)!;
+      expect(last).toMatchObject({ type: 'run.failed', reason: 'lock_lost' });
+      expect(events.filter((e) => e.type === 'run.failed')).toHaveLength(1);
+      // The run was cut short: far from all of its text went out, and nothing comes after.
+      const sent = events.filter((e) => e.type === 'text.delta').length;
+      expect(sent).toBeLessThan(120);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(await inboxEvents(inbox, runId)).toHaveLength(events.length);
+      expect((await queue.getJob(runId))!.failedReason).toMatch(/^lock_lost: /);
+      // The new owner's lock is left as it is.
+      expect(await redis.get(keys.lock(sid))).toBe('another-run');
+      // The upstream run does not hold the thread.
+      const started = events.find((e) => e.type === 'run.started');
+      expect(started).toBeDefined();
+      const upstreamId = (started as Extract<RunEvent, { type: 'run.started' }>).runId;
+      const status =
+        api === 'assistants'
+          ? (
+              await fx.client.beta.threads.runs.retrieve(upstreamId, {
+                thread_id: (started as Extract<RunEvent, { type: 'run.started' }>).threadId,
+              })
+            ).status
+          : (await fx.client.responses.retrieve(upstreamId)).status;
+      expect(status).toBe('cancelled');
+      expect(logger.lines).toContainEqual(
+        expect.objectContaining({ level: 'warn', message: 'lost a thread lock; its run stops' }),
+      );
     } finally {
       await worker.close(1_000);
       await queue.close();

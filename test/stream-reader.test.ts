@@ -18,21 +18,30 @@ afterAll(async () => {
   redis.disconnect();
 });
 
+/** Collects the entries' values (each entry is written as `e <n>`). */
 function collector() {
   const seen: number[] = [];
-  return { seen, onEntry: (payload: string) => seen.push(Number(payload)) };
+  return { seen, onEntry: (_id: string, fields: string[]) => seen.push(Number(fields[1])) };
+}
+
+/** The reader's error reports, for tests where none is expected. */
+function errors() {
+  const reported: string[] = [];
+  return { reported, onError: (error: Error) => reported.push(error.message) };
 }
 
 describe('StreamReader', () => {
   it('a subscriber that attaches late gets every entry from the start, in order', async () => {
     const key = `${names.prefix}:{late}:events`;
     for (let i = 1; i <= 100; i++) await redis.xadd(key, '*', 'e', String(i));
-    const reader = new StreamReader(new Redis(REDIS_URL), redisOptions(REDIS_URL), keys);
+    const { reported, onError } = errors();
+    const reader = new StreamReader(new Redis(REDIS_URL), redisOptions(REDIS_URL), keys, onError);
     const { seen, onEntry } = collector();
     reader.subscribe(key, onEntry);
     await expect.poll(() => seen.length).toBe(100);
     expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
     await reader.close();
+    expect(reported).toEqual([]);
   });
 
   it('reads many streams over one connection and loses nothing when that connection is killed', async () => {
@@ -102,7 +111,12 @@ describe('StreamReader', () => {
 
   it('stops delivering after unsubscribe', async () => {
     const key = `${names.prefix}:{unsub}:events`;
-    const reader = new StreamReader(new Redis(REDIS_URL), redisOptions(REDIS_URL), keys);
+    const reader = new StreamReader(
+      new Redis(REDIS_URL),
+      redisOptions(REDIS_URL),
+      keys,
+      errors().onError,
+    );
     const { seen, onEntry } = collector();
     const unsubscribe = reader.subscribe(key, onEntry);
     await redis.xadd(key, '*', 'e', '1');
@@ -112,6 +126,33 @@ describe('StreamReader', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(seen).toEqual([1]);
     expect(reader.size).toBe(0);
+    await reader.close();
+  });
+
+  it('a subscriber that throws is reported, and the reader goes on for every stream', async () => {
+    const broken = `${names.prefix}:{broken}:events`;
+    const healthy = `${names.prefix}:{healthy}:events`;
+    const { reported, onError } = errors();
+    const reader = new StreamReader(new Redis(REDIS_URL), redisOptions(REDIS_URL), keys, onError);
+    const thrown: number[] = [];
+    reader.subscribe(broken, (_id, fields) => {
+      thrown.push(Number(fields[1]));
+      throw new Error(`subscriber failed on ${fields[1]}`);
+    });
+    const { seen, onEntry } = collector();
+    reader.subscribe(healthy, onEntry);
+    for (let n = 1; n <= 3; n++) {
+      await redis.xadd(broken, '*', 'e', String(n));
+      await redis.xadd(healthy, '*', 'e', String(n));
+    }
+    await expect.poll(() => seen.length).toBe(3);
+    await expect.poll(() => thrown.length).toBe(3);
+    expect(seen).toEqual([1, 2, 3]);
+    expect(reported).toEqual([
+      'subscriber failed on 1',
+      'subscriber failed on 2',
+      'subscriber failed on 3',
+    ]);
     await reader.close();
   });
 });

@@ -1,0 +1,45 @@
+-- begin-run: everything a worker must know before a run may reach the server, read and written
+-- in one atomic step (see queues/run-start.ts).
+--
+-- KEYS[1]  <prefix>:{sid}:lock                the session's thread lock
+-- KEYS[2]  <prefix>:{sid}:run:<runId>:attempt  how many times a worker began the run
+-- KEYS[3]  <prefix>:{sid}:run:<runId>:upstream the upstream marker a lost worker left
+-- KEYS[4]  <prefix>:{sid}:run:<runId>:control  the run's control stream (tool outputs, cancel)
+-- KEYS[5]  <prefix>:{sid}:session              the session's hash (threadId)
+--
+-- ARGV[1]  the run id, which owns the lock
+-- ARGV[2]  the lock's time to live, ms
+-- ARGV[3]  the attempt counter's and the marker's time to live, s
+-- ARGV[4]  '1' to read the session's thread id, '0' not to
+-- ARGV[5]  the marker of a run begun whose upstream id is not known yet ('pending')
+--
+-- Returns {0} when another run holds the lock (nothing is written), otherwise
+-- {1, attempt, marker or false, 1 if a cancel was sent else 0, last control id or false,
+--  thread id or false}. The marker is set here only when none exists and no cancel came.
+--
+-- Control entries are read as the control codec writes them (queues/stream-codec.ts): the
+-- payload is the entry's second value.
+
+local owner = redis.call('get', KEYS[1])
+if owner and owner ~= ARGV[1] then return {0} end
+if not owner then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+
+local attempt = redis.call('incr', KEYS[2])
+redis.call('expire', KEYS[2], ARGV[3])
+local marker = redis.call('get', KEYS[3])
+
+local thread = false
+if ARGV[4] == '1' then thread = redis.call('hget', KEYS[5], 'threadId') end
+
+local cancelled = 0
+local lastControl = false
+for _, entry in ipairs(redis.call('xrange', KEYS[4], '-', '+')) do
+  lastControl = entry[1]
+  local ok, message = pcall(cjson.decode, entry[2][2])
+  if ok and type(message) == 'table' and message['type'] == 'cancel' then cancelled = 1 end
+end
+
+if not marker and cancelled == 0 then
+  redis.call('set', KEYS[3], ARGV[5], 'EX', ARGV[3])
+end
+return {1, attempt, marker, cancelled, lastControl, thread}

@@ -1,0 +1,63 @@
+/**
+ * What Redis remembers about one run besides its lock and its events: the session's thread, the
+ * upstream marker (the run may have reached the server; later its upstream id) and, once the run
+ * is over, the short expiry of the run's keys. Writes are sent as they are asked for, on the
+ * worker's command connection, so they leave in order with the event they belong to.
+ */
+import type { Redis } from 'ioredis';
+import type { ApiKind } from '../src/backends/backend.js';
+import type { RunEventBody } from '../src/events.js';
+import { TTL, type Keys } from './keys.js';
+import { PENDING } from './run-start.js';
+
+export class RunRecord {
+  readonly #redis: Redis;
+  readonly #api: ApiKind;
+  readonly #session: string;
+  readonly #upstream: string;
+  readonly #attempt: string;
+  readonly #control: string;
+
+  constructor(redis: Redis, keys: Keys, sid: string, runId: string, api: ApiKind) {
+    this.#redis = redis;
+    this.#api = api;
+    this.#session = keys.session(sid);
+    this.#upstream = keys.upstream(sid, runId);
+    this.#attempt = keys.attempt(sid, runId);
+    this.#control = keys.control(sid, runId);
+  }
+
+  /**
+   * Marks the run as begun before it may reach the server. begin-run.lua does so on a first
+   * start; a takeover that found the lost attempt never reached the server does it here.
+   */
+  async markBegun(): Promise<void> {
+    await this.#redis.set(this.#upstream, PENDING, 'EX', TTL.runningSeconds);
+  }
+
+  /** The writes `event` calls for (none for most events), already sent. */
+  writesFor(event: RunEventBody): Array<Promise<unknown>> {
+    const writes: Array<Promise<unknown>> = [];
+    if (event.type === 'thread.created' || event.type === 'run.started') {
+      writes.push(
+        this.#redis.hset(this.#session, 'threadId', event.threadId, 'api', this.#api),
+        this.#redis.expire(this.#session, TTL.sessionSeconds),
+      );
+    }
+    if (event.type === 'run.started') {
+      // A worker taking the run over ends this upstream run rather than starting another.
+      writes.push(this.#redis.set(this.#upstream, event.runId, 'EX', TTL.runningSeconds));
+    }
+    return writes;
+  }
+
+  /** The run is over here: its keys are kept briefly, for late readers and a late takeover. */
+  async expireFinished(): Promise<void> {
+    await this.#redis
+      .multi()
+      .expire(this.#control, TTL.finishedSeconds)
+      .expire(this.#upstream, TTL.finishedSeconds)
+      .expire(this.#attempt, TTL.finishedSeconds)
+      .exec();
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * ThreadLocks against the real Redis: every lock a worker holds is renewed by one script call
+ * per tick, a lock taken away or left to lapse is reported to its run, and a release never
+ * frees another run's lock.
+ */
+import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Keys } from '../queues/keys.js';
+import { ThreadLocks, type LockLoss } from '../queues/thread-locks.js';
+import { captureLogger } from './support/assistant.js';
+import { REDIS_URL, uniqueNames } from './support/fleet.js';
+
+const names = uniqueNames('locks');
+const keys = new Keys(names.prefix);
+let redis: Redis;
+
+beforeAll(() => {
+  redis = new Redis(REDIS_URL);
+});
+afterAll(async () => {
+  const found = await redis.keys(`${names.prefix}:*`);
+  if (found.length > 0) await redis.del(...found);
+  redis.disconnect();
+});
+
+const TTL_MS = 600;
+const EVERY_MS = 150;
+
+/** Takes `count` locks as begin-run.lua would: one per session, owned by its run id. */
+async function takeLocks(count: number): Promise<Array<{ key: string; runId: string }>> {
+  const taken = Array.from({ length: count }, () => ({
+    key: keys.lock(randomUUID().replaceAll('-', '')),
+    runId: randomUUID(),
+  }));
+  for (const { key, runId } of taken) await redis.set(key, runId, 'PX', TTL_MS);
+  return taken;
+}
+
+describe('ThreadLocks', () => {
+  it('keeps every held lock alive with one renewal call per tick for all of them', async () => {
+    const commands = new Redis(REDIS_URL);
+    const sent = vi.spyOn(commands, 'sendCommand');
+    const locks = new ThreadLocks(commands, captureLogger(), {
+      ttlMs: TTL_MS,
+      renewEveryMs: EVERY_MS,
+    });
+    const taken = await takeLocks(20);
+    const lost: string[] = [];
+    const held = taken.map(({ key, runId }) =>
+      locks.hold(key, runId, Date.now(), () => lost.push(runId)),
+    );
+    try {
+      // Three lifetimes of a lock: without renewal every one would be gone.
+      await new Promise((r) => setTimeout(r, TTL_MS * 3));
+      const owners = await Promise.all(taken.map(({ key }) => redis.get(key)));
+      expect(owners).toEqual(taken.map(({ runId }) => runId));
+      expect(lost).toEqual([]);
+      const renewals = sent.mock.calls
+        .map(([command]) => command)
+        .filter((c) => c.name === 'evalsha' || c.name === 'eval');
+      expect(renewals.length).toBeGreaterThanOrEqual(TTL_MS / EVERY_MS);
+      // Each call names all 20 locks: the count of calls does not grow with the runs.
+      for (const command of renewals) {
+        const args = command.args.map(String);
+        expect(args[1]).toBe('20');
+        expect(args.slice(2, 22)).toEqual(taken.map(({ key }) => key));
+      }
+    } finally {
+      await Promise.all(held.map((h) => h.release()));
+      locks.close();
+      commands.disconnect();
+    }
+  });
+
+  it('reports a lock that names another run as taken, once, and goes on renewing the others', async () => {
+    const commands = new Redis(REDIS_URL);
+    const logger = captureLogger();
+    const locks = new ThreadLocks(commands, logger, { ttlMs: TTL_MS, renewEveryMs: EVERY_MS });
+    const [victim, other] = await takeLocks(2);
+    const lost: Array<[string, LockLoss]> = [];
+    const heldVictim = locks.hold(victim!.key, victim!.runId, Date.now(), (why) =>
+      lost.push([victim!.runId, why]),
+    );
+    const heldOther = locks.hold(other!.key, other!.runId, Date.now(), (why) =>
+      lost.push([other!.runId, why]),
+    );
+    try {
+      await redis.set(victim!.key, 'someone-else', 'PX', 60_000);
+      await expect.poll(() => lost.length).toBe(1);
+      expect(lost).toEqual([[victim!.runId, 'taken']]);
+      await new Promise((r) => setTimeout(r, TTL_MS * 2));
+      expect(lost).toHaveLength(1);
+      expect(await redis.get(other!.key)).toBe(other!.runId);
+      // Releasing the lost lock leaves the new owner's lock alone.
+      await heldVictim.release();
+      expect(await redis.get(victim!.key)).toBe('someone-else');
+      // Releasing a lock still held frees it at once.
+      await heldOther.release();
+      expect(await redis.exists(other!.key)).toBe(0);
+      expect(locks.size).toBe(0);
+      expect(logger.lines).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          message: 'lost a thread lock; its run stops',
+          fields: { runId: victim!.runId, why: 'taken' },
+        }),
+      );
+    } finally {
+      locks.close();
+      commands.disconnect();
+    }
+  });
+
+  it('reports locks as lapsed once renewals have failed for as long as a lock lives, not before', async () => {
+    // A connection that cannot reach Redis: every renewal fails at once.
+    const unreachable = new Redis({
+      host: '127.0.0.1',
+      port: 1,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
+    unreachable.on('error', () => undefined); // the renewals' failures are what this test reads
+    const logger = captureLogger();
+    const locks = new ThreadLocks(unreachable, logger, { ttlMs: TTL_MS, renewEveryMs: EVERY_MS });
+    const takenAt = Date.now();
+    const lost: Array<{ why: LockLoss; at: number }> = [];
+    locks.hold(keys.lock('unreachable'), randomUUID(), takenAt, (why) =>
+      lost.push({ why, at: Date.now() }),
+    );
+    try {
+      await expect.poll(() => lost.length, { timeout: 5_000 }).toBe(1);
+      expect(lost[0]!.why).toBe('lapsed');
+      expect(lost[0]!.at - takenAt).toBeGreaterThanOrEqual(TTL_MS);
+      const failures = logger.lines.filter(
+        (l) => l.message === 'could not renew the thread locks; retrying',
+      );
+      expect(failures.length).toBeGreaterThanOrEqual(2);
+      expect(locks.size).toBe(0);
+    } finally {
+      locks.close();
+      unreachable.disconnect();
+    }
+  });
+});
