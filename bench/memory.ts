@@ -8,9 +8,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { AssistantLLM, InterruptionError } from '../src/index.js';
-import { EmulatorServer } from '../src/testing.js';
-import { API_KEY, cleanUp, drain, REDIS_URL, ROOT, type BenchEnv, type Names } from './env.js';
+import { InterruptionError } from '../src/index.js';
+import { fleetLLM, removeFleet } from '../test/support/fleet.js';
+import { API_KEY, drain, REDIS_URL, ROOT, type BenchEnv, type Names } from './env.js';
 import { round } from './stats.js';
 import { table } from './table.js';
 import type { Benchmark, BenchResult } from './types.js';
@@ -106,17 +106,8 @@ async function activeRuns(env: BenchEnv, count: number) {
   const names: Names = { prefix: `${env.names.prefix}-mem`, queue: `${env.names.queue}-mem` };
   const worker = await WorkerChild.start(names, env.baseURL, count + 10);
   try {
-    const llms = Array.from(
-      { length: count },
-      (_, i) =>
-        new AssistantLLM({
-          load_options: { assistant_id: EmulatorServer.defaultAssistantId },
-          transport: {
-            redis: REDIS_URL,
-            ...names,
-            session: { room: 'bench-mem', participant: `m${i}` },
-          },
-        }),
+    const llms = Array.from({ length: count }, (_, i) =>
+      fleetLLM('assistants', names, { room: 'bench-mem', participant: `m${i}` }),
     );
     // Threads created and the worker's code paths warm, twice, so the baseline has them.
     for (let round = 0; round < 2; round++)
@@ -157,7 +148,7 @@ async function activeRuns(env: BenchEnv, count: number) {
     return { runs: count, idle, active, after };
   } finally {
     await worker.close();
-    await cleanUp(names);
+    await removeFleet(names);
   }
 }
 

@@ -16,7 +16,8 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EmulatorServer } from '../src/testing.js';
 import { chunks } from './chunks.js';
-import { cleanUp, makeEnv, REDIS_URL, ROOT, startWorkerProcess, uniqueNames } from './env.js';
+import { removeFleet, uniqueNames } from '../test/support/fleet.js';
+import { makeEnv, REDIS_URL, ROOT, startWorkerProcess } from './env.js';
 import { interrupt } from './interrupt.js';
 import { memory } from './memory.js';
 import { table } from './table.js';
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
     recordRequests: true,
   });
   const baseURL = await emulator.listen();
-  const names = uniqueNames();
+  const names = uniqueNames('bench');
   const concurrency = Math.max(50, ...selected.map((b) => b.workerConcurrency?.(quick) ?? 0));
   const worker = await startWorkerProcess(names, baseURL, concurrency);
   const env = makeEnv(quick, emulator, baseURL, names, worker);
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
   } finally {
     const code = await worker.stop();
     await emulator.close();
-    const deleted = await cleanUp(names);
+    const deleted = await removeFleet(names);
     env.log(`worker exited with ${code}; deleted ${deleted} keys under ${names.prefix}:*`);
   }
 

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import {
   AssistantError,
@@ -8,25 +8,9 @@ import {
   type ToolCall,
 } from '../src/index.js';
 import { APIS, captureLogger, collect, makeLLM, SCRIPTS, type Api } from './support/assistant.js';
-import {
-  invalidEvents,
-  invalidRequests,
-  startEmulator,
-  TEST_API_KEY,
-  type EmulatorFixture,
-} from './support/emulator.js';
+import { invalidRequests, startEmulator, TEST_API_KEY, useEmulator } from './support/emulator.js';
 
-let fx: EmulatorFixture;
-
-beforeAll(async () => {
-  fx = await startEmulator({ scripts: SCRIPTS });
-});
-afterAll(() => fx.emulator.close());
-afterEach(() => {
-  expect(invalidEvents(fx.emulator)).toEqual([]);
-  expect(invalidRequests(fx.emulator)).toEqual([]);
-  fx.emulator.clearRecords();
-});
+const fx = useEmulator({ scripts: SCRIPTS });
 
 const weatherTool = {
   type: 'function' as const,

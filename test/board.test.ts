@@ -4,7 +4,6 @@
  * read-only mode are enforced by the server and the CLI.
  */
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { Redis } from 'ioredis';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -16,8 +15,8 @@ import { RunWorker } from '../queues/run-worker.js';
 import { RunError } from '../src/index.js';
 import { consoleLogger } from '../src/logger.js';
 import { cli, ROOT } from './support/cli.js';
-import { startEmulator, TEST_API_KEY, type EmulatorFixture } from './support/emulator.js';
-import { fleetLLM, REDIS_URL, uniqueNames } from './support/fleet.js';
+import { TEST_API_KEY, useEmulator } from './support/emulator.js';
+import { fleetLLM, REDIS_URL, removeFleet, uniqueNames } from './support/fleet.js';
 
 const names = uniqueNames('board');
 const USER = 'ops';
@@ -33,7 +32,17 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-let fx: EmulatorFixture;
+const fx = useEmulator(
+  {
+    scripts: [
+      {
+        message: 'explode',
+        script: { steps: [{ fail: { code: 'server_error', message: 'boom' } }] },
+      },
+    ],
+  },
+  'none',
+);
 let worker: RunWorker;
 let queue: Queue;
 let board: Board;
@@ -41,14 +50,6 @@ let browser: Browser;
 let failure: unknown;
 
 beforeAll(async () => {
-  fx = await startEmulator({
-    scripts: [
-      {
-        message: 'explode',
-        script: { steps: [{ fail: { code: 'server_error', message: 'boom' } }] },
-      },
-    ],
-  });
   worker = new RunWorker({
     openai: new OpenAI({ apiKey: TEST_API_KEY, baseURL: fx.baseURL, maxRetries: 0 }),
     redis: REDIS_URL,
@@ -85,10 +86,8 @@ afterAll(async () => {
   await browser?.close();
   await board?.close();
   await worker?.close();
-  await fx?.emulator.close();
-  await queue?.obliterate({ force: true });
   await queue?.close();
-  await deleteKeys(`${names.prefix}:*`);
+  await removeFleet(names);
 }, 30_000);
 
 describe('Bull Board for the run queue', () => {
@@ -252,18 +251,4 @@ interface QueuesResponse {
       };
     }>;
   }>;
-}
-
-async function deleteKeys(pattern: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
 }

@@ -1,18 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { SCRIPTS } from './support/assistant.js';
-import {
-  invalidEvents,
-  startEmulator,
-  TEST_API_KEY,
-  type EmulatorFixture,
-} from './support/emulator.js';
+import { TEST_API_KEY, useEmulator } from './support/emulator.js';
 
-let fx: EmulatorFixture;
-let assistantId: string;
-
-beforeAll(async () => {
-  fx = await startEmulator({
+const fx = useEmulator(
+  {
     scripts: [
       ...SCRIPTS,
       {
@@ -53,17 +45,15 @@ beforeAll(async () => {
         script: { steps: [{ text: 'waiting' }, { stallMs: 2_000 }, { text: 'late' }] },
       },
     ],
-  });
+  },
+  'events',
+);
+let assistantId: string;
+
+beforeAll(async () => {
   assistantId = (
     await fx.client.beta.assistants.create({ model: 'emulator-1', instructions: 'Be helpful.' })
   ).id;
-});
-
-afterAll(() => fx.emulator.close());
-
-afterEach(() => {
-  expect(invalidEvents(fx.emulator)).toEqual([]);
-  fx.emulator.clearRecords();
 });
 
 async function threadWith(text: string): Promise<string> {

@@ -1,24 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SCRIPTS } from './support/assistant.js';
-import { invalidEvents, startEmulator, type EmulatorFixture } from './support/emulator.js';
+import { useEmulator } from './support/emulator.js';
 import { problems } from './support/openapi.js';
 
-let fx: EmulatorFixture;
+const fx = useEmulator({ scripts: SCRIPTS }, 'events');
 const model = 'emulator-1';
 
 beforeAll(async () => {
-  fx = await startEmulator({ scripts: SCRIPTS });
   fx.emulator.addPrompt('pmpt_support', {
     instructions: 'Stored prompt instructions.',
     model: 'emulator-1',
   });
-});
-
-afterAll(() => fx.emulator.close());
-
-afterEach(() => {
-  expect(invalidEvents(fx.emulator)).toEqual([]);
-  fx.emulator.clearRecords();
 });
 
 describe('Responses + Conversations emulation', () => {

@@ -11,39 +11,32 @@ import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunError } from '../src/index.js';
-import { captureLogger, SCRIPTS } from './support/assistant.js';
+import { captureLogger, collect, SCRIPTS, userMessages } from './support/assistant.js';
 import { exited, startCli } from './support/cli.js';
-import { startEmulator, TEST_API_KEY, type EmulatorFixture } from './support/emulator.js';
-import { fleetLLM, REDIS_URL, startWorker, uniqueNames, type FleetNames } from './support/fleet.js';
+import { TEST_API_KEY, useEmulator } from './support/emulator.js';
+import {
+  fleetLLM,
+  REDIS_URL,
+  scanKeys,
+  startWorker,
+  uniqueNames,
+  type FleetNames,
+} from './support/fleet.js';
 
-let fx: EmulatorFixture;
 const BOARD_SECRET = 'board-password-7f3a9c';
 const ENDLESS = Array.from({ length: 300 }, (_, i) => `e${i}`).join(' ');
 const STEADY = Array.from({ length: 40 }, (_, i) => `s${i}`).join(' ');
 
-beforeAll(async () => {
-  fx = await startEmulator({
+const fx = useEmulator(
+  {
     scripts: [
       { message: 'endless', script: { tokenDelayMs: 100, steps: [{ text: ENDLESS }] } },
       { message: 'steady', script: { tokenDelayMs: 50, steps: [{ text: STEADY }] } },
       ...SCRIPTS,
     ],
-  });
-});
-afterAll(() => fx.emulator.close());
-
-async function text(stream: AsyncIterable<string>): Promise<string> {
-  let out = '';
-  for await (const chunk of stream) out += chunk;
-  return out;
-}
-
-async function userMessages(threadId: string): Promise<string[]> {
-  const list = await fx.client.beta.threads.messages.list(threadId, { order: 'asc' });
-  return list.data
-    .filter((m) => m.role === 'user')
-    .map((m) => (m.content[0]?.type === 'text' ? m.content[0].text.value : ''));
-}
+  },
+  'none',
+);
 
 describe('fleet faults', () => {
   it('a worker killed with SIGKILL mid-stream: taken over within seconds, the caller hears RunError, the thread is clean', async () => {
@@ -77,9 +70,12 @@ describe('fleet faults', () => {
       expect(
         runs.data.every((r) => ['cancelled', 'completed', 'failed', 'expired'].includes(r.status)),
       ).toBe(true);
-      expect(await userMessages(llm.threadId!)).toEqual(['endless']);
-      expect(await text(llm.process('after the crash'))).toBe('You said: after the crash');
-      expect(await userMessages(llm.threadId!)).toEqual(['endless', 'after the crash']);
+      expect(await userMessages(fx.client, 'assistants', llm.threadId!)).toEqual(['endless']);
+      expect(await collect(llm.process('after the crash'))).toBe('You said: after the crash');
+      expect(await userMessages(fx.client, 'assistants', llm.threadId!)).toEqual([
+        'endless',
+        'after the crash',
+      ]);
     } finally {
       await backup.stop();
       await doomed.stop();
@@ -152,7 +148,7 @@ describe('fleet faults', () => {
             chunks.push(chunk);
             if (chunks.length === 5) {
               // With concurrency 1 this run waits in the queue while Redis goes away.
-              queued = text(b.process('queued during the restart'));
+              queued = collect(b.process('queued during the restart'));
               restarted = (async () => {
                 await new Promise((r) => setTimeout(r, 100));
                 redis.kill('SIGKILL');
@@ -196,7 +192,7 @@ describe('fleet faults', () => {
       }));
       const replies = await Promise.all(
         sessions.map(({ participant, llm }) =>
-          text(llm.process(`I am ${participant.slice(0, 20)}`)),
+          collect(llm.process(`I am ${participant.slice(0, 20)}`)),
         ),
       );
       replies.forEach((reply, i) =>
@@ -285,26 +281,20 @@ describe('fleet faults', () => {
       },
     );
     llm.onToolCallCreated = () => 'ok';
-    await text(llm.process('hello'));
-    await text(llm.process('hello again'));
+    await collect(llm.process('hello'));
+    await collect(llm.process('hello again'));
     // A handler that throws makes the room log (with the call's details).
     llm.onToolCallCreated = () => {
       throw new Error('handler broke');
     };
-    await text(llm.process('weather please'));
+    await collect(llm.process('weather please'));
     await worker.stop();
     board.child.kill('SIGTERM');
     await exited(board.child);
     const redis = new Redis(REDIS_URL);
     const found: string[] = [];
     // Every key in the database, not only this test's.
-    let cursor = '0';
-    const keys: string[] = [];
-    do {
-      const [next, batch] = await redis.scan(cursor, 'COUNT', 1000);
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0');
+    const keys = await scanKeys(redis, '*');
     expect(keys.some((k) => k.startsWith(`${names.prefix}:`))).toBe(true);
     {
       for (const key of keys) {

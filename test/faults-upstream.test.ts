@@ -1,15 +1,14 @@
 /** Faults from the OpenAI side and bad input, on both backends: every run ends, nothing hangs. */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, RunError, type ToolCall } from '../src/index.js';
 import { APIS, captureLogger, collect, makeLLM, type Api } from './support/assistant.js';
-import { invalidEvents, startEmulator, type EmulatorFixture } from './support/emulator.js';
+import { useEmulator } from './support/emulator.js';
 import { fleetLLM, startWorker, uniqueNames, type WorkerProcess } from './support/fleet.js';
 
-let fx: EmulatorFixture;
 const LONG = Array.from({ length: 12 }, (_, i) => `w${i}`).join(' ');
 
-beforeAll(async () => {
-  fx = await startEmulator({
+const fx = useEmulator(
+  {
     scripts: [
       {
         message: 'drop',
@@ -52,13 +51,9 @@ beforeAll(async () => {
         },
       },
     ],
-  });
-});
-afterAll(() => fx.emulator.close());
-afterEach(() => {
-  expect(invalidEvents(fx.emulator)).toEqual([]);
-  fx.emulator.clearRecords();
-});
+  },
+  'events',
+);
 
 const failure = (stream: AsyncIterable<string>) =>
   collect(stream).then(

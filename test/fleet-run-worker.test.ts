@@ -4,11 +4,10 @@
  * the run as lost and never sends the message again; a run whose thread lock is lost stops
  * publishing, ends upstream and says so.
  */
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Queue, type Job } from 'bullmq';
 import OpenAI from 'openai';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createBackend, type BackendConfig } from '../src/backends/config.js';
 import type { RunEvent } from '../src/events.js';
 import { EmulatorServer } from '../src/testing.js';
@@ -17,26 +16,18 @@ import { Keys, sessionId } from '../queues/keys.js';
 import { beginRun } from '../queues/run-start.js';
 import { RunWorker } from '../queues/run-worker.js';
 import { inboxCodec } from '../queues/stream-codec.js';
-import { APIS, captureLogger, type Api } from './support/assistant.js';
-import { startEmulator, TEST_API_KEY, type EmulatorFixture } from './support/emulator.js';
-import { REDIS_URL, uniqueNames, type FleetNames } from './support/fleet.js';
-
-let fx: EmulatorFixture;
-let redis: Redis;
+import { APIS, captureLogger, userMessages, type Api } from './support/assistant.js';
+import { TEST_API_KEY, useEmulator } from './support/emulator.js';
+import { REDIS_URL, removeFleet, uniqueNames, type FleetNames } from './support/fleet.js';
+import { useRedis } from './support/redis.js';
 
 /** 120 tokens, one every 50 ms: a run that streams for about six seconds. */
 const STEADY = Array.from({ length: 120 }, (_, i) => `s${i}`).join(' ');
 
-beforeAll(async () => {
-  fx = await startEmulator({
-    scripts: [{ message: 'steady', script: { tokenDelayMs: 50, steps: [{ text: STEADY }] } }],
-  });
-  redis = new Redis(REDIS_URL);
+const fx = useEmulator({
+  scripts: [{ message: 'steady', script: { tokenDelayMs: 50, steps: [{ text: STEADY }] } }],
 });
-afterAll(async () => {
-  redis.disconnect();
-  await fx.emulator.close();
-});
+const db = useRedis('run-worker');
 
 const LIMITS = { toolOutputTimeoutMs: 10_000, streamIdleTimeoutMs: 10_000 };
 
@@ -68,149 +59,140 @@ function clientFailing(failing: RegExp): OpenAI {
   });
 }
 
-/** A room's inbox, created as the room does, so that a worker's NOMKSTREAM writes land. */
-async function openInbox(keys: Keys): Promise<string> {
-  const inbox = keys.inbox(randomUUID());
-  await redis.xadd(inbox, '*', 'hello', 'test');
-  await redis.expire(inbox, 600);
-  return inbox;
-}
+/**
+ * A RunWorker in this process on names of its own, and the room's side done by hand: an inbox
+ * created as the room creates it, jobs queued as the room queues them, events read back.
+ */
+class WorkerHarness {
+  readonly names: FleetNames;
+  readonly keys: Keys;
+  readonly logger = captureLogger();
+  readonly worker: RunWorker;
+  readonly queue: Queue;
+  inbox = '';
 
-async function inboxEvents(inbox: string, runId: string): Promise<RunEvent[]> {
-  const entries = await redis.xrange(inbox, '-', '+');
-  return entries.flatMap(([, fields]) => {
-    const entry = inboxCodec.decode(fields);
-    return entry?.runId === runId ? [entry.event] : [];
-  });
-}
-
-async function userMessages(api: Api, threadId: string): Promise<string[]> {
-  if (api === 'assistants') {
-    const list = await fx.client.beta.threads.messages.list(threadId, { order: 'asc' });
-    return list.data
-      .filter((m) => m.role === 'user')
-      .map((m) => (m.content[0]?.type === 'text' ? m.content[0].text.value : ''));
+  constructor(label: string, openai: OpenAI) {
+    this.names = uniqueNames(label);
+    this.keys = new Keys(this.names.prefix);
+    this.queue = new Queue(this.names.queue, { connection: { url: REDIS_URL } });
+    this.worker = new RunWorker({ redis: REDIS_URL, openai, ...this.names, logger: this.logger });
   }
-  const items = await fx.client.conversations.items.list(threadId, { order: 'asc' });
-  return items.data.flatMap((item) =>
-    item.type === 'message' && item.role === 'user'
-      ? [item.content.map((c) => ('text' in c ? c.text : '')).join('')]
-      : [],
-  );
-}
 
-async function cleanUp(names: FleetNames): Promise<void> {
-  const queue = new Queue(names.queue, { connection: { url: REDIS_URL } });
-  await queue.obliterate({ force: true });
-  await queue.close();
-  const found = await redis.keys(`${names.prefix}:*`);
-  if (found.length > 0) await redis.del(...found);
+  async start(): Promise<this> {
+    // Workers write with NOMKSTREAM: the room's inbox must exist first.
+    this.inbox = this.keys.inbox(randomUUID());
+    await db.redis.xadd(this.inbox, '*', 'hello', 'test');
+    await db.redis.expire(this.inbox, 600);
+    await this.worker.ready();
+    return this;
+  }
+
+  queueRun(data: Omit<RunJobData, 'replyTo' | 'queuedAt'>): Promise<Job> {
+    const job: RunJobData = { ...data, replyTo: this.inbox, queuedAt: Date.now() };
+    return this.queue.add('run', job, { jobId: data.runId, attempts: 1 });
+  }
+
+  async events(runId: string): Promise<RunEvent[]> {
+    const entries = await db.redis.xrange(this.inbox, '-', '+');
+    return entries.flatMap(([, fields]) => {
+      const entry = inboxCodec.decode(fields);
+      return entry?.runId === runId ? [entry.event] : [];
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.worker.close(1_000);
+    await this.queue.close();
+    await removeFleet(this.names);
+  }
 }
 
 describe.each(APIS)('run worker on the %s API', (api) => {
   it('a takeover whose "did it reach the server?" lookup fails ends the run as lost and never sends the message again', async () => {
-    const names = uniqueNames(`lookup-${api}`);
-    const keys = new Keys(names.prefix);
-    const session = { room: 'takeover', participant: randomUUID() };
-    const sid = sessionId(session);
-    const runId = randomUUID();
-    const config = backendConfig(api);
-    const message = `hello from attempt one ${runId.slice(0, 8)}`;
-
-    // The lost first attempt, as a worker that died would leave it: beginRun marked the run as
-    // begun, the run reached the server and ended there, and the worker died before it could
-    // record the upstream id; its thread lock has lapsed since.
-    const seeded = await fx.client.beta.threads.create({});
-    const first = await beginRun(redis, keys, sid, runId, false);
-    expect(first).toMatchObject({ begun: true, attempt: 1, marker: null });
-    const lost = createBackend(config, fx.client, captureLogger()).startRun({
-      message,
-      tag: runId,
-      ...(api === 'assistants' ? { threadId: seeded.id } : {}),
-    });
-    let threadId: string | undefined;
-    for await (const event of lost) {
-      if (event.type === 'thread.created' || event.type === 'run.started')
-        threadId = event.threadId;
-    }
-    expect(threadId).toBeDefined();
-    expect(await userMessages(api, threadId!)).toEqual([message]);
-    await redis.del(keys.lock(sid));
-
-    const inbox = await openInbox(keys);
-    const queue = new Queue(names.queue, { connection: { url: REDIS_URL } });
-    const logger = captureLogger();
-    const worker = new RunWorker({
-      redis: REDIS_URL,
-      openai: clientFailing(LOOKUP[api]),
-      ...names,
-      logger,
-    });
+    // The worker taking the run over: its "did it reach the server?" lookups fail.
+    const harness = new WorkerHarness(`lookup-${api}`, clientFailing(LOOKUP[api]));
+    const { keys } = harness;
     try {
-      await worker.ready();
+      const session = { room: 'takeover', participant: randomUUID() };
+      const sid = sessionId(session);
+      const runId = randomUUID();
+      const config = backendConfig(api);
+      const message = `hello from attempt one ${runId.slice(0, 8)}`;
+
+      // The lost first attempt, as a worker that died would leave it: beginRun marked the run as
+      // begun, the run reached the server and ended there, and the worker died before it could
+      // record the upstream id; its thread lock has lapsed since.
+      const seeded = await fx.client.beta.threads.create({});
+      const first = await beginRun(db.redis, keys, sid, runId, false);
+      expect(first).toMatchObject({ begun: true, attempt: 1, marker: null });
+      const lost = createBackend(config, fx.client, captureLogger()).startRun({
+        message,
+        tag: runId,
+        ...(api === 'assistants' ? { threadId: seeded.id } : {}),
+      });
+      let threadId: string | undefined;
+      for await (const event of lost) {
+        if (event.type === 'thread.created' || event.type === 'run.started')
+          threadId = event.threadId;
+      }
+      expect(threadId).toBeDefined();
+      expect(await userMessages(fx.client, api, threadId!)).toEqual([message]);
+      await db.redis.del(keys.lock(sid));
+
+      await harness.start();
       fx.emulator.clearRecords();
-      const data: RunJobData = {
+      const job = await harness.queueRun({
         sid,
         session,
         runId,
-        replyTo: inbox,
         request: { message, threadId: threadId! },
         backend: config,
-        queuedAt: Date.now(),
-      };
-      const job = await queue.add('run', data, { jobId: runId, attempts: 1 });
+      });
       await expect.poll(() => job.getState(), { timeout: 15_000 }).toMatch(/^(failed|completed)$/);
 
       // Nothing new reached the server: no second message, no second run.
       const posts = fx.emulator.requests.filter((r) => r.method === 'POST');
       expect(posts.map((r) => r.path)).toEqual([]);
-      expect(await userMessages(api, threadId!)).toEqual([message]);
+      expect(await userMessages(fx.client, api, threadId!)).toEqual([message]);
       // The room hears that the run was lost, once.
-      const events = await inboxEvents(inbox, runId);
+      const events = await harness.events(runId);
       expect(events.map((e) => e.type)).toEqual(['run.failed']);
       expect(events[0]).toMatchObject({ reason: 'worker_lost' });
       expect(await job.getState()).toBe('failed');
       // And the operator reads why.
       expect(
-        logger.lines.some((l) => l.level === 'warn' && /could not tell whether/.test(l.message)),
+        harness.logger.lines.some(
+          (l) => l.level === 'warn' && /could not tell whether/.test(l.message),
+        ),
       ).toBe(true);
     } finally {
-      await worker.close(1_000);
-      await queue.close();
-      await cleanUp(names);
+      await harness.close();
     }
   });
 
   it('a run whose thread lock is taken away stops publishing, ends upstream and tells the room', async () => {
-    const names = uniqueNames(`lock-${api}`);
-    const keys = new Keys(names.prefix);
+    const harness = new WorkerHarness(`lock-${api}`, fx.client);
+    const { keys } = harness;
     const session = { room: 'lock', participant: randomUUID() };
     const sid = sessionId(session);
     const runId = randomUUID();
-    const inbox = await openInbox(keys);
-    const queue = new Queue(names.queue, { connection: { url: REDIS_URL } });
-    const logger = captureLogger();
-    const worker = new RunWorker({ redis: REDIS_URL, openai: fx.client, ...names, logger });
     try {
-      await worker.ready();
-      const data: RunJobData = {
+      await harness.start();
+      const job = await harness.queueRun({
         sid,
         session,
         runId,
-        replyTo: inbox,
         request: { message: 'steady' },
         backend: backendConfig(api),
-        queuedAt: Date.now(),
-      };
-      const job = await queue.add('run', data, { jobId: runId, attempts: 1 });
+      });
       const deltas = async () =>
-        (await inboxEvents(inbox, runId)).filter((e) => e.type === 'text.delta').length;
+        (await harness.events(runId)).filter((e) => e.type === 'text.delta').length;
       await expect.poll(deltas, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
 
       // Someone else owns the thread now, as after a lapse and another worker's takeover.
-      await redis.set(keys.lock(sid), 'another-run', 'PX', 60_000);
+      await db.redis.set(keys.lock(sid), 'another-run', 'PX', 60_000);
       await expect.poll(() => job.getState(), { timeout: 10_000 }).toBe('failed');
-      const events = await inboxEvents(inbox, runId);
+      const events = await harness.events(runId);
       const last = events.at(-1)!;
       expect(last).toMatchObject({ type: 'run.failed', reason: 'lock_lost' });
       expect(events.filter((e) => e.type === 'run.failed')).toHaveLength(1);
@@ -218,10 +200,10 @@ describe.each(APIS)('run worker on the %s API', (api) => {
       const sent = events.filter((e) => e.type === 'text.delta').length;
       expect(sent).toBeLessThan(120);
       await new Promise((r) => setTimeout(r, 1_500));
-      expect(await inboxEvents(inbox, runId)).toHaveLength(events.length);
-      expect((await queue.getJob(runId))!.failedReason).toMatch(/^lock_lost: /);
+      expect(await harness.events(runId)).toHaveLength(events.length);
+      expect((await harness.queue.getJob(runId))!.failedReason).toMatch(/^lock_lost: /);
       // The new owner's lock is left as it is.
-      expect(await redis.get(keys.lock(sid))).toBe('another-run');
+      expect(await db.redis.get(keys.lock(sid))).toBe('another-run');
       // The upstream run does not hold the thread.
       const started = events.find((e) => e.type === 'run.started');
       expect(started).toBeDefined();
@@ -235,13 +217,11 @@ describe.each(APIS)('run worker on the %s API', (api) => {
             ).status
           : (await fx.client.responses.retrieve(upstreamId)).status;
       expect(status).toBe('cancelled');
-      expect(logger.lines).toContainEqual(
+      expect(harness.logger.lines).toContainEqual(
         expect.objectContaining({ level: 'warn', message: 'lost a thread lock; its run stops' }),
       );
     } finally {
-      await worker.close(1_000);
-      await queue.close();
-      await cleanUp(names);
+      await harness.close();
     }
   });
 });

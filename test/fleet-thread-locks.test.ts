@@ -5,24 +5,14 @@
  */
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Keys } from '../queues/keys.js';
+import { describe, expect, it, vi } from 'vitest';
 import { ThreadLocks, type LockLoss } from '../queues/thread-locks.js';
 import { captureLogger } from './support/assistant.js';
-import { REDIS_URL, uniqueNames } from './support/fleet.js';
+import { REDIS_URL } from './support/fleet.js';
+import { useRedis } from './support/redis.js';
 
-const names = uniqueNames('locks');
-const keys = new Keys(names.prefix);
-let redis: Redis;
-
-beforeAll(() => {
-  redis = new Redis(REDIS_URL);
-});
-afterAll(async () => {
-  const found = await redis.keys(`${names.prefix}:*`);
-  if (found.length > 0) await redis.del(...found);
-  redis.disconnect();
-});
+const db = useRedis('locks');
+const { keys } = db;
 
 const TTL_MS = 600;
 const EVERY_MS = 150;
@@ -33,7 +23,7 @@ async function takeLocks(count: number): Promise<Array<{ key: string; runId: str
     key: keys.lock(randomUUID().replaceAll('-', '')),
     runId: randomUUID(),
   }));
-  for (const { key, runId } of taken) await redis.set(key, runId, 'PX', TTL_MS);
+  for (const { key, runId } of taken) await db.redis.set(key, runId, 'PX', TTL_MS);
   return taken;
 }
 
@@ -53,7 +43,7 @@ describe('ThreadLocks', () => {
     try {
       // Three lifetimes of a lock: without renewal every one would be gone.
       await new Promise((r) => setTimeout(r, TTL_MS * 3));
-      const owners = await Promise.all(taken.map(({ key }) => redis.get(key)));
+      const owners = await Promise.all(taken.map(({ key }) => db.redis.get(key)));
       expect(owners).toEqual(taken.map(({ runId }) => runId));
       expect(lost).toEqual([]);
       const renewals = sent.mock.calls
@@ -86,18 +76,18 @@ describe('ThreadLocks', () => {
       lost.push([other!.runId, why]),
     );
     try {
-      await redis.set(victim!.key, 'someone-else', 'PX', 60_000);
+      await db.redis.set(victim!.key, 'someone-else', 'PX', 60_000);
       await expect.poll(() => lost.length).toBe(1);
       expect(lost).toEqual([[victim!.runId, 'taken']]);
       await new Promise((r) => setTimeout(r, TTL_MS * 2));
       expect(lost).toHaveLength(1);
-      expect(await redis.get(other!.key)).toBe(other!.runId);
+      expect(await db.redis.get(other!.key)).toBe(other!.runId);
       // Releasing the lost lock leaves the new owner's lock alone.
       await heldVictim.release();
-      expect(await redis.get(victim!.key)).toBe('someone-else');
+      expect(await db.redis.get(victim!.key)).toBe('someone-else');
       // Releasing a lock still held frees it at once.
       await heldOther.release();
-      expect(await redis.exists(other!.key)).toBe(0);
+      expect(await db.redis.exists(other!.key)).toBe(0);
       expect(locks.size).toBe(0);
       expect(logger.lines).toContainEqual(
         expect.objectContaining({

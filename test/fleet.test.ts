@@ -6,8 +6,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InterruptionError, RunError, type AssistantLLM } from '../src/index.js';
 import { tokenize } from '../src/emulator/script.js';
-import { APIS, makeLLM, SCRIPTS, type Api } from './support/assistant.js';
-import { startEmulator, type EmulatorFixture } from './support/emulator.js';
+import { APIS, makeLLM, SCRIPTS, userMessages } from './support/assistant.js';
+import { useEmulator } from './support/emulator.js';
 import {
   connectedClients,
   fleetLLM,
@@ -19,12 +19,7 @@ import {
   type WorkerProcess,
 } from './support/fleet.js';
 
-let fx: EmulatorFixture;
-
-beforeAll(async () => {
-  fx = await startEmulator({ scripts: SCRIPTS, tokenDelayMs: 2, recordEvents: false });
-});
-afterAll(() => fx.emulator.close());
+const fx = useEmulator({ scripts: SCRIPTS, tokenDelayMs: 2, recordEvents: false }, 'none');
 
 interface TurnResult {
   chunks: string[];
@@ -73,27 +68,6 @@ async function converse(llm: AssistantLLM, id: number): Promise<TurnResult[]> {
   }
   expect(calls).toEqual(['get_weather', 'get_time']);
   return results;
-}
-
-function userMessagesOf(api: Api, threadId: string): Promise<string[]> {
-  if (api === 'assistants') {
-    return fx.client.beta.threads.messages
-      .list(threadId, { order: 'asc', limit: 100 })
-      .then((list) =>
-        list.data
-          .filter((m) => m.role === 'user')
-          .map((m) => (m.content[0]?.type === 'text' ? m.content[0].text.value : '')),
-      );
-  }
-  return fx.client.conversations.items
-    .list(threadId, { limit: 100 })
-    .then((items) =>
-      items.data.flatMap((i) =>
-        i.type === 'message' && i.role === 'user'
-          ? [i.content.map((c) => ('text' in c ? c.text : '')).join('')]
-          : [],
-      ),
-    );
 }
 
 describe.each(APIS)('fleet mode on the %s API', (api) => {
@@ -148,7 +122,7 @@ describe.each(APIS)('fleet mode on the %s API', (api) => {
     expect(fx.emulator.requests.filter((r) => (r.status ?? 200) >= 400)).toEqual([]);
     // Each thread holds the session's messages once each, in order.
     for (const [i, llm] of sessions.entries()) {
-      expect(await userMessagesOf(api, llm.threadId!)).toEqual([
+      expect(await userMessages(fx.client, api, llm.threadId!)).toEqual([
         `Tell me about TypeScript, session ${i}`,
         `weather for session ${i}`,
         `slow story ${i}`,
@@ -169,7 +143,10 @@ describe.each(APIS)('fleet mode on the %s API', (api) => {
     const second = fleetLLM(api, names, session);
     for await (const chunk of second.process('do you remember')) chunks.push(chunk);
     expect(second.threadId).toBe(first.threadId);
-    expect(await userMessagesOf(api, second.threadId!)).toEqual(['remember me', 'do you remember']);
+    expect(await userMessages(fx.client, api, second.threadId!)).toEqual([
+      'remember me',
+      'do you remember',
+    ]);
     await second.aclose();
   });
 

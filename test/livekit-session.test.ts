@@ -4,30 +4,18 @@ import OpenAI from 'openai';
 import { z } from 'zod';
 import { RunWorker } from '../queues/run-worker.js';
 import { consoleLogger, type AssistantLLM } from '../src/index.js';
-import { APIS, makeLLM, SCRIPTS, type Api } from './support/assistant.js';
-import {
-  invalidEvents,
-  invalidRequests,
-  startEmulator,
-  TEST_API_KEY,
-  type EmulatorFixture,
-} from './support/emulator.js';
+import { APIS, makeLLM, SCRIPTS, userMessages } from './support/assistant.js';
+import { TEST_API_KEY, useEmulator } from './support/emulator.js';
 import { fleetLLM, REDIS_URL, uniqueNames } from './support/fleet.js';
 
 initializeLogger({ pretty: false, level: 'error' });
 
-let fx: EmulatorFixture;
+const fx = useEmulator({ scripts: SCRIPTS });
 const open: voice.AgentSession[] = [];
 
-beforeAll(async () => {
-  fx = await startEmulator({ scripts: SCRIPTS });
-});
-afterAll(() => fx.emulator.close());
+// Runs before useEmulator's schema check: a session still open could still be streaming.
 afterEach(async () => {
   for (const session of open.splice(0)) await session.close();
-  expect(invalidEvents(fx.emulator)).toEqual([]);
-  expect(invalidRequests(fx.emulator)).toEqual([]);
-  fx.emulator.clearRecords();
 });
 
 const weatherCalls: Array<{ location: string }> = [];
@@ -82,21 +70,6 @@ async function askForecast(session: voice.AgentSession): Promise<void> {
   expect(messages(result)[0]?.text).toBe('Forecast: {"location":"Paris","sky":"clear"}');
 }
 
-async function userTexts(api: Api, threadId: string): Promise<string[]> {
-  if (api === 'assistants') {
-    const list = await fx.client.beta.threads.messages.list(threadId, { order: 'asc' });
-    return list.data
-      .filter((m) => m.role === 'user')
-      .map((m) => (m.content[0]?.type === 'text' ? m.content[0].text.value : ''));
-  }
-  const items = await fx.client.conversations.items.list(threadId);
-  return items.data.flatMap((i) =>
-    i.type === 'message' && i.role === 'user'
-      ? [i.content.map((c) => ('text' in c ? c.text : '')).join('')]
-      : [],
-  );
-}
-
 describe.each(APIS)('AssistantLLM as the llm of a voice.AgentSession (%s API)', (api) => {
   it('answers plain turns, sending only the new user message each time', async () => {
     const model = makeLLM(api, fx.baseURL);
@@ -109,7 +82,10 @@ describe.each(APIS)('AssistantLLM as the llm of a voice.AgentSession (%s API)', 
     ]);
     const second = await session.run({ userInput: 'How are you' }).wait();
     expect(messages(second)[0]?.text).toBe('You said: How are you');
-    expect(await userTexts(api, model.threadId!)).toEqual(['Hello there', 'How are you']);
+    expect(await userMessages(fx.client, api, model.threadId!)).toEqual([
+      'Hello there',
+      'How are you',
+    ]);
     // The Agent's instructions travel with each run, not into the thread.
     const runs = fx.emulator.requests.filter((r) =>
       api === 'assistants' ? /\/runs$/.test(r.path) : r.path === '/v1/responses',
@@ -139,7 +115,7 @@ describe.each(APIS)('AssistantLLM as the llm of a voice.AgentSession (%s API)', 
         expect.objectContaining({ type: 'function_call_output' }),
       ]);
     }
-    expect(await userTexts(api, model.threadId!)).toEqual(['What is the forecast?']);
+    expect(await userMessages(fx.client, api, model.threadId!)).toEqual(['What is the forecast?']);
   });
 
   it('sends calls the Agent has no tool for to onToolCallCreated', async () => {

@@ -1,28 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AssistantLLM } from '../src/index.js';
 import { collect, makeLLM, SCRIPTS } from './support/assistant.js';
-import {
-  invalidEvents,
-  invalidRequests,
-  startEmulator,
-  TEST_API_KEY,
-  type EmulatorFixture,
-} from './support/emulator.js';
+import { TEST_API_KEY, useEmulator } from './support/emulator.js';
 
-let fx: EmulatorFixture;
+const fx = useEmulator({ scripts: SCRIPTS });
 
 beforeAll(async () => {
-  fx = await startEmulator({ scripts: SCRIPTS });
   fx.emulator.addPrompt('pmpt_concierge', {
     instructions: 'You are the hotel concierge.',
     model: 'emulator-1',
   });
-});
-afterAll(() => fx.emulator.close());
-afterEach(() => {
-  expect(invalidEvents(fx.emulator)).toEqual([]);
-  expect(invalidRequests(fx.emulator)).toEqual([]);
-  fx.emulator.clearRecords();
 });
 
 const responseBodies = () =>

@@ -3,9 +3,9 @@
  * workers, one of them killed and replaced during the soak. Every turn must be accounted for,
  * no thread may hold a message twice, and no key may be left without an expiry.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InterruptionError, RunError, type AssistantLLM } from '../src/index.js';
-import { startEmulator, type EmulatorFixture } from './support/emulator.js';
+import { useEmulator } from './support/emulator.js';
 import {
   fleetLLM,
   keysWithTtl,
@@ -17,9 +17,8 @@ import {
 const SESSIONS = Number(process.env.SOAK_SESSIONS ?? 200);
 const TURNS = Number(process.env.SOAK_TURNS ?? 20);
 
-let fx: EmulatorFixture;
-beforeAll(async () => {
-  fx = await startEmulator({
+const fx = useEmulator(
+  {
     recordEvents: false,
     recordRequests: false,
     scripts: [
@@ -40,9 +39,9 @@ beforeAll(async () => {
         },
       },
     ],
-  });
-});
-afterAll(() => fx.emulator.close());
+  },
+  'none',
+);
 
 type Outcome = 'completed' | 'interrupted' | 'failed';
 

@@ -1,22 +1,12 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { redisOptions } from '../queues/connection.js';
-import { Keys } from '../queues/keys.js';
 import { StreamReader } from '../queues/stream-reader.js';
-import { REDIS_URL, uniqueNames } from './support/fleet.js';
+import { REDIS_URL } from './support/fleet.js';
+import { useRedis } from './support/redis.js';
 
-const names = uniqueNames('reader');
-const keys = new Keys(names.prefix);
-let redis: Redis;
-
-beforeAll(() => {
-  redis = new Redis(REDIS_URL);
-});
-afterAll(async () => {
-  const found = await redis.keys(`${names.prefix}:*`);
-  if (found.length > 0) await redis.del(...found);
-  redis.disconnect();
-});
+const db = useRedis('reader');
+const { names, keys } = db;
 
 /** Collects the entries' values (each entry is written as `e <n>`). */
 function collector() {
@@ -33,7 +23,7 @@ function errors() {
 describe('StreamReader', () => {
   it('a subscriber that attaches late gets every entry from the start, in order', async () => {
     const key = `${names.prefix}:{late}:events`;
-    for (let i = 1; i <= 100; i++) await redis.xadd(key, '*', 'e', String(i));
+    for (let i = 1; i <= 100; i++) await db.redis.xadd(key, '*', 'e', String(i));
     const { reported, onError } = errors();
     const reader = new StreamReader(new Redis(REDIS_URL), redisOptions(REDIS_URL), keys, onError);
     const { seen, onEntry } = collector();
@@ -54,14 +44,14 @@ describe('StreamReader', () => {
     let killed = 0;
     const produce = (async () => {
       for (let n = 1; n <= perStream; n++) {
-        const pipeline = redis.pipeline();
+        const pipeline = db.redis.pipeline();
         for (const key of streams) pipeline.xadd(key, '*', 'e', String(n));
         await pipeline.exec();
         if (n % 50 === 0) {
           // Drop the reader's connection, as a network blip would.
           let id: string | undefined;
           for (let attempt = 0; attempt < 100 && !id; attempt++) {
-            const list = String(await redis.client('LIST'));
+            const list = String(await db.redis.client('LIST'));
             id = list
               .split('\n')
               .find((line) => line.includes(`name=${reader.connectionName}`))
@@ -69,7 +59,7 @@ describe('StreamReader', () => {
             if (!id) await new Promise((r) => setTimeout(r, 20)); // still reconnecting
           }
           if (id) {
-            await redis.client('KILL', 'ID', id);
+            await db.redis.client('KILL', 'ID', id);
             killed++;
           }
         }
@@ -92,15 +82,15 @@ describe('StreamReader', () => {
     const reader = new StreamReader(new Redis(REDIS_URL), connect, keys, () => undefined, 200);
     const { seen, onEntry } = collector();
     reader.subscribe(`${names.prefix}:{down}:events`, onEntry);
-    await redis.xadd(`${names.prefix}:{down}:events`, '*', 'e', '1');
+    await db.redis.xadd(`${names.prefix}:{down}:events`, '*', 'e', '1');
     await expect.poll(() => seen.length).toBe(1);
-    const list = String(await redis.client('LIST'));
+    const list = String(await db.redis.client('LIST'));
     const id = list
       .split('\n')
       .find((line) => line.includes(`name=${reader.connectionName}`))
       ?.match(/\bid=(\d+)/)?.[1];
     expect(id).toBeDefined();
-    await redis.client('KILL', 'ID', id!);
+    await db.redis.client('KILL', 'ID', id!);
     await new Promise((r) => setTimeout(r, 100));
     const outcome = await Promise.race([
       reader.close().then(() => 'closed'),
@@ -119,10 +109,10 @@ describe('StreamReader', () => {
     );
     const { seen, onEntry } = collector();
     const unsubscribe = reader.subscribe(key, onEntry);
-    await redis.xadd(key, '*', 'e', '1');
+    await db.redis.xadd(key, '*', 'e', '1');
     await expect.poll(() => seen.length).toBe(1);
     unsubscribe();
-    await redis.xadd(key, '*', 'e', '2');
+    await db.redis.xadd(key, '*', 'e', '2');
     await new Promise((r) => setTimeout(r, 100));
     expect(seen).toEqual([1]);
     expect(reader.size).toBe(0);
@@ -142,8 +132,8 @@ describe('StreamReader', () => {
     const { seen, onEntry } = collector();
     reader.subscribe(healthy, onEntry);
     for (let n = 1; n <= 3; n++) {
-      await redis.xadd(broken, '*', 'e', String(n));
-      await redis.xadd(healthy, '*', 'e', String(n));
+      await db.redis.xadd(broken, '*', 'e', String(n));
+      await db.redis.xadd(healthy, '*', 'e', String(n));
     }
     await expect.poll(() => seen.length).toBe(3);
     await expect.poll(() => thrown.length).toBe(3);

@@ -1,15 +1,13 @@
 /** Operating workers: health and metrics, graceful shutdown, and runs handed back to the queue. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InterruptionError, RunError } from '../src/index.js';
 import { cli } from './support/cli.js';
-import { startEmulator, type EmulatorFixture } from './support/emulator.js';
+import { useEmulator } from './support/emulator.js';
 import { fleetLLM, startWorker, uniqueNames } from './support/fleet.js';
-import { SCRIPTS } from './support/assistant.js';
+import { collect, SCRIPTS } from './support/assistant.js';
 
-let fx: EmulatorFixture;
-
-beforeAll(async () => {
-  fx = await startEmulator({
+const fx = useEmulator(
+  {
     scripts: [
       ...SCRIPTS,
       {
@@ -27,15 +25,9 @@ beforeAll(async () => {
         },
       },
     ],
-  });
-});
-afterAll(() => fx.emulator.close());
-
-async function text(stream: AsyncIterable<string>): Promise<string> {
-  let out = '';
-  for await (const chunk of stream) out += chunk;
-  return out;
-}
+  },
+  'none',
+);
 
 function metric(body: string, name: string): number {
   const line = body.split('\n').find((l) => l.startsWith(name));
@@ -51,8 +43,8 @@ describe('worker operations', () => {
       expect((await fetch(`${worker.healthURL}/readyz`)).status).toBe(200);
       const llm = fleetLLM('assistants', names, { room: 'm', participant: 'metrics' });
       llm.onToolCallCreated = () => 'ok';
-      await text(llm.process('hello'));
-      await text(llm.process('weather'));
+      await collect(llm.process('hello'));
+      await collect(llm.process('weather'));
       const scrape = async () => (await fetch(`${worker.healthURL}/metrics`)).text();
       // The room hears run.completed before the worker has finished its bookkeeping.
       await expect.poll(async () => metric(await scrape(), 'assistant_active_sessions')).toBe(0);
@@ -78,7 +70,7 @@ describe('worker operations', () => {
       `assistant_runs_ended_total{api="assistants",outcome="${outcome}"}`;
     try {
       const llm = fleetLLM('assistants', names, { room: 'o', participant: 'outcomes' });
-      const failed = await text(llm.process('explode')).catch((e: unknown) => e);
+      const failed = await collect(llm.process('explode')).catch((e: unknown) => e);
       expect(failed).toBeInstanceOf(RunError);
       expect(failed).toMatchObject({ code: 'server_error' });
       await expect.poll(async () => metric(await scrape(), ended('failed'))).toBe(1);
@@ -107,7 +99,7 @@ describe('worker operations', () => {
       // Neither run is counted as completed: no such series exists yet.
       expect(metric(body, ended('completed'))).toBeNaN();
       // The session still works after both.
-      expect(await text(llm.process('hello'))).toBe('You said: hello');
+      expect(await collect(llm.process('hello'))).toBe('You said: hello');
     } finally {
       await worker.stop();
     }
@@ -194,7 +186,7 @@ describe('worker operations', () => {
       expect(error).toBeInstanceOf(RunError);
       expect(error).toMatchObject({ code: 'worker_lost' });
       // The thread holds the message once and has no active run: the next turn works.
-      expect(await text(llm.process('hello again'))).toBe('You said: hello again');
+      expect(await collect(llm.process('hello again'))).toBe('You said: hello again');
       const messages = await fx.client.beta.threads.messages.list(llm.threadId!, { order: 'asc' });
       expect(messages.data.filter((m) => m.role === 'user')).toHaveLength(2);
     } finally {

@@ -1,7 +1,8 @@
 /** Builds AssistantLLMs for either backend against the emulator, with a logger tests can read. */
+import type OpenAI from 'openai';
 import { AssistantLLM, type AssistantOptions, type Logger } from '../../src/index.js';
 import { EmulatorServer, type ScriptRule } from '../../src/testing.js';
-import { TEST_API_KEY } from './emulator.js';
+import { TEST_API_KEY } from './api-key.js';
 
 export const APIS = ['assistants', 'responses'] as const;
 export type Api = (typeof APIS)[number];
@@ -124,3 +125,19 @@ export const SCRIPTS: ScriptRule[] = [
     },
   },
 ];
+
+/** The user messages of a thread (Assistants) or conversation (Responses), oldest first. */
+export async function userMessages(client: OpenAI, api: Api, threadId: string): Promise<string[]> {
+  if (api === 'assistants') {
+    const list = await client.beta.threads.messages.list(threadId, { order: 'asc', limit: 100 });
+    return list.data
+      .filter((m) => m.role === 'user')
+      .map((m) => (m.content[0]?.type === 'text' ? m.content[0].text.value : ''));
+  }
+  const items = await client.conversations.items.list(threadId, { order: 'asc', limit: 100 });
+  return items.data.flatMap((item) =>
+    item.type === 'message' && item.role === 'user'
+      ? [item.content.map((c) => ('text' in c ? c.text : '')).join('')]
+      : [],
+  );
+}

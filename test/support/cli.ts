@@ -29,37 +29,59 @@ export function cli(
   });
 }
 
-/** Starts a long-running CLI command; resolves once a line matches `ready`. */
+export interface StartOptions {
+  /** Node flags before the entry, e.g. --expose-gc. */
+  nodeArgs?: string[];
+  /** Another entry than the package's CLI, taking the same arguments. */
+  entry?: string;
+  /** Keep only the last this many characters of output (long-running benchmarks). */
+  keepOutput?: number;
+  /** How long the command may take to print its ready line. Default 30 s. */
+  readyTimeoutMs?: number;
+}
+
+/** Starts a long-running CLI command; resolves once its output matches `ready`. */
 export async function startCli(
   args: string[],
   ready: RegExp,
   env: NodeJS.ProcessEnv = {},
+  options: StartOptions = {},
 ): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+  const { nodeArgs = [], entry = CLI, keepOutput = Infinity, readyTimeoutMs = 30_000 } = options;
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry, ...args], {
     cwd: ROOT,
     env: { ...cleanEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  const keep = (data: Buffer) => {
+    output += data.toString();
+    if (output.length > keepOutput) output = output.slice(-keepOutput);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`not ready in time; output:\n${output}`)),
-      30_000,
+      readyTimeoutMs,
     );
-    const onData = (data: Buffer) => {
-      output += data.toString();
+    const check = () => {
       const found = output.match(ready);
       if (found) {
         clearTimeout(timer);
+        child.stdout!.off('data', check);
+        child.stderr!.off('data', check);
+        child.off('exit', early);
         resolve(found);
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
+    const early = (code: number | null) => {
       clearTimeout(timer);
       reject(new Error(`exited with ${code} before ready; output:\n${output}`));
-    });
+    };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    child.once('exit', early);
   });
   return { child, match, output: () => output };
 }
