@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmulatorServer } from '../src/testing.js';
-import { startEmulator, TEST_API_KEY, type EmulatorFixture } from './support/emulator.js';
+import { TEST_API_KEY, useEmulator } from './support/emulator.js';
 import { REDIS_URL, startWorker, uniqueNames, type WorkerProcess } from './support/fleet.js';
 
 const run = promisify(execFile);
@@ -80,28 +80,8 @@ function program(code: string, ids: { thread: string }, api: Api, prelude = ''):
   return `${needsImport ? IMPORT : ''}${head}\n${body}\nexport {};\n`;
 }
 
-let fx: EmulatorFixture;
-const files: Array<{ api: Api; name: string; path: string }> = [];
-const threads: Record<Api, string> = { assistants: '', responses: '', fleet: '' };
-let workers: WorkerProcess[] = [];
-
-const LLM_PRELUDE = (code: string) => `${GET_WEATHER}${code}`;
-const TOOL_TYPE = "import type { BuiltInTool } from '@livekit/agents-plugin-assistant';\n";
-/** `tools` as the Migrating and Fleet mode examples assume the user's app defines it. */
-const USER_TOOLS = `${TOOL_TYPE}const tools: BuiltInTool[] = [];\n`;
-
-/** Examples that are type-checked only: [file name, README heading, prelude]. */
-const TYPE_CHECKED: Array<[string, string, string]> = [
-  ['tools', 'Tools', ''],
-  ['agent-session', 'With a LiveKit AgentSession', ''],
-  ['migrating', 'Migrating to the Responses API', USER_TOOLS],
-  ['fleet-mode', 'Fleet mode', USER_TOOLS],
-  ['session-actors', 'One session actor per participant', ''],
-  ['local-server', 'The local OpenAI-compatible server', ''],
-];
-
-beforeAll(async () => {
-  fx = await startEmulator({
+const fx = useEmulator(
+  {
     tokenDelayMs: 1,
     scripts: [
       {
@@ -146,7 +126,29 @@ beforeAll(async () => {
         },
       },
     ],
-  });
+  },
+  'none',
+);
+const files: Array<{ api: Api; name: string; path: string }> = [];
+const threads: Record<Api, string> = { assistants: '', responses: '', fleet: '' };
+let workers: WorkerProcess[] = [];
+
+const LLM_PRELUDE = (code: string) => `${GET_WEATHER}${code}`;
+const TOOL_TYPE = "import type { BuiltInTool } from '@livekit/agents-plugin-assistant';\n";
+/** `tools` as the Migrating and Fleet mode examples assume the user's app defines it. */
+const USER_TOOLS = `${TOOL_TYPE}const tools: BuiltInTool[] = [];\n`;
+
+/** Examples that are type-checked only: [file name, README heading, prelude]. */
+const TYPE_CHECKED: Array<[string, string, string]> = [
+  ['tools', 'Tools', ''],
+  ['agent-session', 'With a LiveKit AgentSession', ''],
+  ['migrating', 'Migrating to the Responses API', USER_TOOLS],
+  ['fleet-mode', 'Fleet mode', USER_TOOLS],
+  ['session-actors', 'One session actor per participant', ''],
+  ['local-server', 'The local OpenAI-compatible server', ''],
+];
+
+beforeAll(async () => {
   threads.assistants = (await fx.client.beta.threads.create({})).id;
   threads.responses = (await fx.client.conversations.create({})).id;
   threads.fleet = (await fx.client.beta.threads.create({})).id;
@@ -202,7 +204,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.stop()));
-  await fx.emulator.close();
 });
 
 async function execute(path: string): Promise<{ stdout: string; stderr: string; code: number }> {
