@@ -6,7 +6,7 @@ import { demoScripts } from '../src/testing.js';
 import { collect } from './support/assistant.js';
 import { cli, exited, startCli } from './support/cli.js';
 import { startEmulator, TEST_API_KEY } from './support/emulator.js';
-import { fleetLLM, REDIS_URL, startWorker, uniqueNames } from './support/fleet.js';
+import { fleetLLM, REDIS_URL, startWorker, uniqueNames, workerArgs } from './support/fleet.js';
 
 /** The TCP ports process `pid` listens on, from the socket table. */
 function listeningPorts(pid: number): number[] {
@@ -123,20 +123,9 @@ describe('assistant-host CLI', () => {
     const fx = await startEmulator();
     const off = uniqueNames('http-off');
     const env = { OPENAI_API_KEY: TEST_API_KEY, OPENAI_BASE_URL: fx.baseURL, REDIS_URL };
-    const args = (names: typeof off, port: string) => [
-      'worker',
-      '--queue',
-      names.queue,
-      '--prefix',
-      names.prefix,
-      '--log-level',
-      'warn',
-      '--http-port',
-      port,
-    ];
     // The same worker with --http-port 0 shows what the socket check sees when the port is on.
     const [worker, reference] = await Promise.all([
-      startCli(args(off, '-1'), /worker ready[^\n]*\n/, env),
+      startCli(workerArgs(off, '-1'), /worker ready[^\n]*\n/, env),
       startWorker(uniqueNames('http-on'), fx.baseURL),
     ]);
     try {

@@ -41,6 +41,21 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/** The arguments of `assistant-host worker` on `names`; `httpPort` '-1' turns health off. */
+export function workerArgs(names: FleetNames, httpPort = '0'): string[] {
+  return [
+    'worker',
+    '--queue',
+    names.queue,
+    '--prefix',
+    names.prefix,
+    '--log-level',
+    'warn',
+    '--http-port',
+    httpPort,
+  ];
+}
+
 /**
  * `assistant-host worker` in its own process, as operators run it; resolves once it is ready.
  * `extra`: more CLI arguments (e.g. ['--concurrency', '20']); `env`: more environment
@@ -54,18 +69,7 @@ export async function startWorker(
   start: StartOptions = {},
 ): Promise<WorkerProcess> {
   const { child, output, match } = await startCli(
-    [
-      'worker',
-      '--queue',
-      names.queue,
-      '--prefix',
-      names.prefix,
-      '--log-level',
-      'warn',
-      '--http-port',
-      '0',
-      ...extra,
-    ],
+    [...workerArgs(names), ...extra],
     /worker ready.*health and metrics on (\S+)/,
     { OPENAI_API_KEY: TEST_API_KEY, OPENAI_BASE_URL: baseURL, REDIS_URL, ...env },
     start,
