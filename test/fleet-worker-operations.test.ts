@@ -4,7 +4,7 @@ import { InterruptionError, RunError } from '../src/index.js';
 import { cli } from './support/cli.js';
 import { useEmulator } from './support/emulator.js';
 import { fleetLLM, startWorker, uniqueNames } from './support/fleet.js';
-import { collect, SCRIPTS } from './support/assistant.js';
+import { collect, SCRIPTS, streamTurn } from './support/assistant.js';
 
 const fx = useEmulator(
   {
@@ -111,19 +111,10 @@ describe('worker operations', () => {
     const health = (path: string) => fetch(`${worker.healthURL}${path}`);
     expect((await health('/readyz')).status).toBe(200);
     const llm = fleetLLM('assistants', names, { room: 'd', participant: 'draining' });
-    const chunks: string[] = [];
-    let signalled!: () => void;
-    const sent = new Promise<void>((resolve) => (signalled = resolve));
-    const outcome = (async () => {
-      for await (const chunk of llm.process('endless')) {
-        chunks.push(chunk);
-        if (chunks.length === 2) {
-          worker.child.kill('SIGTERM');
-          signalled();
-        }
-      }
-    })().catch((e: unknown) => e);
-    await sent;
+    const { chunks, reached, ended } = streamTurn(llm.process('endless'), 2, () => {
+      worker.child.kill('SIGTERM');
+    });
+    await reached;
     await expect.poll(() => worker.output()).toMatch(/worker stopping/);
     const readyz = await health('/readyz');
     expect(readyz.status).toBe(503);
@@ -136,7 +127,7 @@ describe('worker operations', () => {
     expect(worker.child.exitCode).toBeNull();
     // A draining worker still obeys the room's cancel; with nothing left in flight it exits.
     await llm.interrupt();
-    expect(await outcome).toBeInstanceOf(InterruptionError);
+    expect(await ended).toBeInstanceOf(InterruptionError);
     expect(await worker.stop()).toBe(0);
     expect(worker.output()).toMatch(/0 run\(s\) handed back/);
   });
@@ -162,25 +153,16 @@ describe('worker operations', () => {
     const names = uniqueNames('handback');
     const leaving = await startWorker(names, fx.baseURL, ['--grace-ms', '300']);
     const llm = fleetLLM('assistants', names, { room: 'h', participant: `handback-${Date.now()}` });
-    const chunks: string[] = [];
     let stayingStarted: Promise<Awaited<ReturnType<typeof startWorker>>> | undefined;
-    let signalled!: () => void;
-    const sent = new Promise<void>((resolve) => (signalled = resolve));
-    const outcome = (async () => {
-      for await (const chunk of llm.process('endless')) {
-        chunks.push(chunk);
-        if (chunks.length === 2) {
-          leaving.child.kill('SIGTERM');
-          stayingStarted = startWorker(names, fx.baseURL);
-          signalled();
-        }
-      }
-    })().catch((e: unknown) => e);
-    await sent;
+    const { reached, ended } = streamTurn(llm.process('endless'), 2, () => {
+      leaving.child.kill('SIGTERM');
+      stayingStarted = startWorker(names, fx.baseURL);
+    });
+    await reached;
     const leftWith = await leaving.stop();
     expect(leaving.output()).toMatch(/1 run\(s\) handed back/);
     expect(leftWith).toBe(0);
-    const error = await outcome;
+    const error = await ended;
     const staying = await stayingStarted!;
     try {
       expect(error).toBeInstanceOf(RunError);

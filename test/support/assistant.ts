@@ -141,3 +141,36 @@ export async function userMessages(client: OpenAI, api: Api, threadId: string): 
       : [],
   );
 }
+
+export interface StreamedTurn {
+  /** The chunks so far. */
+  chunks: string[];
+  /** Resolves once `onChunk` ran for the `at`th chunk. */
+  reached: Promise<void>;
+  /** Resolves when the turn ends: null, or the error it ended with. */
+  ended: Promise<unknown>;
+}
+
+/** Reads a turn's chunks, calling `onChunk` once after the `at`th, e.g. to kill a worker then. */
+export function streamTurn(
+  stream: AsyncIterable<string>,
+  at: number,
+  onChunk: () => void | Promise<void>,
+): StreamedTurn {
+  const chunks: string[] = [];
+  let reachedAt!: () => void;
+  const reached = new Promise<void>((resolve) => (reachedAt = resolve));
+  const ended = (async () => {
+    for await (const chunk of stream) {
+      chunks.push(chunk);
+      if (chunks.length === at) {
+        await onChunk();
+        reachedAt();
+      }
+    }
+  })().then(
+    () => null,
+    (error: unknown) => error,
+  );
+  return { chunks, reached, ended };
+}
