@@ -5,15 +5,14 @@
  */
 import { initializeLogger, voice } from '@livekit/agents';
 import { DisconnectReason, Room, RoomEvent } from '@livekit/rtc-node';
-import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ActorHost } from '../actors/actor-host.js';
 import { bindRoom } from '../actors/room-binding.js';
-import { RunWorker } from '../queues/run-worker.js';
 import { AssistantLLM, consoleLogger } from '../src/index.js';
 import { EmulatorServer } from '../src/testing.js';
 import { SCRIPTS } from './support/assistant.js';
 import { TEST_API_KEY, useEmulator } from './support/emulator.js';
+import { useInProcessWorker } from './support/worker.js';
 import { keysWithTtl, REDIS_URL, uniqueNames } from './support/fleet.js';
 import { join, leave, roomListeners } from './support/rtc-room.js';
 
@@ -43,21 +42,8 @@ class NamedRoom {
 
 // 50 participants' events are many; this file checks behaviour, the emulator suites the schemas.
 const fx = useEmulator({ scripts: SCRIPTS, tokenDelayMs: 1, recordEvents: false }, 'none');
-let worker: RunWorker;
 const names = uniqueNames('actors');
-
-beforeAll(async () => {
-  worker = new RunWorker({
-    redis: REDIS_URL,
-    openai: new OpenAI({ apiKey: TEST_API_KEY, baseURL: fx.baseURL }),
-    ...names,
-    concurrency: 100,
-    logger: consoleLogger('error'),
-  });
-  await worker.ready();
-});
-
-afterAll(() => worker.close());
+useInProcessWorker(fx, names, 100);
 
 /** A host whose runs execute in this process (no fleet): it remembers threads itself. */
 function makeLocalHost(): ActorHost {

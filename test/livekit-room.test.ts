@@ -7,14 +7,13 @@
  */
 import { initializeLogger, voice } from '@livekit/agents';
 import { ParticipantKind, Room as RtcRoom } from '@livekit/rtc-node';
-import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createAssistantAgent } from '../actors/agent.js';
 import type { Audience } from '../actors/room-mux.js';
-import { RunWorker } from '../queues/run-worker.js';
-import { consoleLogger, type AssistantOptions } from '../src/index.js';
+import type { AssistantOptions } from '../src/index.js';
 import { EmulatorServer } from '../src/testing.js';
 import { TEST_API_KEY, useEmulator } from './support/emulator.js';
+import { useInProcessWorker } from './support/worker.js';
 import { REDIS_URL, uniqueNames } from './support/fleet.js';
 import {
   attachLocal,
@@ -32,21 +31,8 @@ const fx = useEmulator({
   scripts: [{ message: /^say /, script: { steps: [{ text: (c) => `echo ${c.message}` }] } }],
   tokenDelayMs: 1,
 });
-let worker: RunWorker;
 const names = uniqueNames('lkroom');
-
-beforeAll(async () => {
-  worker = new RunWorker({
-    redis: REDIS_URL,
-    openai: new OpenAI({ apiKey: TEST_API_KEY, baseURL: fx.baseURL }),
-    ...names,
-    concurrency: 50,
-    logger: consoleLogger('error'),
-  });
-  await worker.ready();
-});
-
-afterAll(() => worker.close());
+useInProcessWorker(fx, names, 50);
 
 type Mode = 'single-process' | 'fleet';
 const MODES: Array<{ mode: Mode; api: 'assistants' | 'responses' }> = [

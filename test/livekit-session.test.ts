@@ -1,12 +1,11 @@
 import { initializeLogger, llm, voice, type LLMMetrics } from '@livekit/agents';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import OpenAI from 'openai';
+import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { RunWorker } from '../queues/run-worker.js';
-import { consoleLogger, type AssistantLLM } from '../src/index.js';
+import type { AssistantLLM } from '../src/index.js';
 import { APIS, makeLLM, SCRIPTS, userMessages } from './support/assistant.js';
-import { TEST_API_KEY, useEmulator } from './support/emulator.js';
-import { fleetLLM, REDIS_URL, uniqueNames } from './support/fleet.js';
+import { useEmulator } from './support/emulator.js';
+import { fleetLLM, uniqueNames } from './support/fleet.js';
+import { useInProcessWorker } from './support/worker.js';
 
 initializeLogger({ pretty: false, level: 'error' });
 
@@ -192,17 +191,7 @@ describe.each(APIS)('AssistantLLM as the llm of a voice.AgentSession (%s API)', 
 
 describe.each(APIS)('the same AgentSession in fleet mode (%s API)', (api) => {
   const names = uniqueNames(`lk-${api}`);
-  let worker: RunWorker;
-  beforeAll(async () => {
-    worker = new RunWorker({
-      redis: REDIS_URL,
-      openai: new OpenAI({ apiKey: TEST_API_KEY, baseURL: fx.baseURL }),
-      ...names,
-      logger: consoleLogger('error'),
-    });
-    await worker.ready();
-  });
-  afterAll(() => worker.close());
+  useInProcessWorker(fx, names);
 
   it("runs the Agent's own tool in the room and the worker's run gets its output", async () => {
     weatherCalls.length = 0;
