@@ -2,9 +2,9 @@
  * The actor host of one agent process: at most one actor per session id, started on demand,
  * passivated after idling, stopped when its participant leaves.
  */
-import type { SessionIdentity } from '../queues/keys.js';
-import { sessionId } from '../queues/keys.js';
-import { consoleLogger, type Logger } from '../src/logger.js';
+import type { SessionIdentity } from '../src/session.js';
+import { sessionId } from '../src/session.js';
+import { defaultLogger, type Logger } from '../src/logger.js';
 import { ActorLLM } from './actor-llm.js';
 import { SessionActor, type ActivationFactory, type StopMode } from './session-actor.js';
 
@@ -30,86 +30,88 @@ interface Entry {
 }
 
 export class ActorHost {
-  private readonly entries = new Map<string, Entry>();
+  readonly #entries = new Map<string, Entry>();
   /** sid → thread id of stopped actors, oldest first. */
-  private readonly pastThreads = new Map<string, string>();
-  private readonly sweeper: NodeJS.Timeout;
-  private readonly passivateAfterMs: number;
+  readonly #pastThreads = new Map<string, string>();
+  readonly #sweeper: NodeJS.Timeout;
+  readonly #passivateAfterMs: number;
+  readonly #options: ActorHostOptions;
 
-  constructor(private readonly options: ActorHostOptions) {
-    this.passivateAfterMs = options.passivateAfterMs ?? 300_000;
+  constructor(options: ActorHostOptions) {
+    this.#options = options;
+    this.#passivateAfterMs = options.passivateAfterMs ?? 300_000;
     const every =
-      options.sweepIntervalMs ?? Math.min(30_000, Math.max(10, this.passivateAfterMs / 4));
+      options.sweepIntervalMs ?? Math.min(30_000, Math.max(10, this.#passivateAfterMs / 4));
     // sweep() never rejects: it logs an actor it could not passivate and goes on.
-    this.sweeper = setInterval(() => void this.sweep(), every);
-    this.sweeper.unref();
+    this.#sweeper = setInterval(() => void this.sweep(), every);
+    this.#sweeper.unref();
   }
 
   /** The session's actor and the LLM to give its AgentSession; created if absent. */
   actor(identity: SessionIdentity): Entry {
     const sid = sessionId(identity);
-    let entry = this.entries.get(sid);
+    let entry = this.#entries.get(sid);
     if (!entry) {
       let unforward: (() => void) | undefined;
       const actor: SessionActor = new SessionActor(
         identity,
-        this.options.create,
+        this.#options.create,
         (activation) => (unforward = entry!.llm.forward(activation)),
         () => unforward?.(),
-        this.pastThreads.get(sid),
+        this.#pastThreads.get(sid),
       );
       entry = { actor, llm: new ActorLLM(actor) };
-      this.entries.set(sid, entry);
+      this.#entries.set(sid, entry);
     }
     return entry;
   }
 
   find(sid: string): SessionActor | undefined {
-    return this.entries.get(sid)?.actor;
+    return this.#entries.get(sid)?.actor;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.#entries.size;
   }
 
   get activeCount(): number {
     let count = 0;
-    for (const { actor } of this.entries.values()) if (actor.state === 'active') count++;
+    for (const { actor } of this.#entries.values()) if (actor.state === 'active') count++;
     return count;
   }
 
   async stop(identity: SessionIdentity, mode: StopMode): Promise<void> {
     const sid = sessionId(identity);
-    const entry = this.entries.get(sid);
+    const entry = this.#entries.get(sid);
     if (!entry) return;
-    this.entries.delete(sid);
+    this.#entries.delete(sid);
     await entry.actor.stop(mode);
-    this.remember(entry.actor);
+    this.#remember(entry.actor);
   }
 
-  private remember(actor: SessionActor): void {
+  #remember(actor: SessionActor): void {
     const threadId = actor.currentThreadId;
     if (!threadId) return;
-    this.pastThreads.delete(actor.sid);
-    this.pastThreads.set(actor.sid, threadId);
-    const limit = this.options.rememberThreads ?? 10_000;
-    for (const sid of this.pastThreads.keys()) {
-      if (this.pastThreads.size <= limit) break;
-      this.pastThreads.delete(sid);
+    this.#pastThreads.delete(actor.sid);
+    this.#pastThreads.set(actor.sid, threadId);
+    const limit = this.#options.rememberThreads ?? 10_000;
+    for (const sid of this.#pastThreads.keys()) {
+      if (this.#pastThreads.size <= limit) break;
+      this.#pastThreads.delete(sid);
     }
   }
 
   /** Passivates actors idle for longer than passivateAfterMs. */
   async sweep(now = Date.now()): Promise<number> {
     let passivated = 0;
-    for (const { actor } of this.entries.values()) {
-      if (actor.state === 'active' && now - actor.lastUsedAt >= this.passivateAfterMs) {
+    for (const { actor } of this.#entries.values()) {
+      if (actor.state === 'active' && now - actor.lastUsedAt >= this.#passivateAfterMs) {
         try {
           if (await actor.passivate()) passivated++;
         } catch (error) {
           // Logged, and the sweep goes on with the other actors: passivate() has already let go
           // of the activation, so the next message builds a new one; only its close failed.
-          (this.options.logger ?? consoleLogger()).warn('could not passivate a session actor', {
+          (this.#options.logger ?? defaultLogger()).warn('could not passivate a session actor', {
             sid: actor.sid,
             error: error instanceof Error ? error.message : String(error),
           });
@@ -120,9 +122,9 @@ export class ActorHost {
   }
 
   async close(mode: StopMode = 'cancel'): Promise<void> {
-    clearInterval(this.sweeper);
-    const entries = [...this.entries.values()];
-    this.entries.clear();
+    clearInterval(this.#sweeper);
+    const entries = [...this.#entries.values()];
+    this.#entries.clear();
     await Promise.all(entries.map(({ actor }) => actor.stop(mode)));
   }
 }

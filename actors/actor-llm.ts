@@ -11,8 +11,11 @@ type ChatOptions = Parameters<AssistantLLM['chat']>[0];
 type ErrorEvent = Parameters<llm.LLMCallbacks['error']>[0];
 
 export class ActorLLM extends llm.LLM {
-  constructor(private readonly actor: SessionActor) {
+  readonly #actor: SessionActor;
+
+  constructor(actor: SessionActor) {
     super();
+    this.#actor = actor;
   }
 
   label(): string {
@@ -28,7 +31,7 @@ export class ActorLLM extends llm.LLM {
   }
 
   chat(options: ChatOptions): llm.LLMStream {
-    return this.actor.activate().chat({ connOptions: DEFAULT_API_CONNECT_OPTIONS, ...options });
+    return this.#actor.activate().chat({ connOptions: DEFAULT_API_CONNECT_OPTIONS, ...options });
   }
 
   /** Re-emits an activation's metrics and errors here, where the AgentSession listens. */

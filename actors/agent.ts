@@ -8,7 +8,7 @@ import { defineAgent, voice, type AgentDefinition, type JobContext } from '@live
 import type { ParticipantKind } from '@livekit/rtc-node';
 import type { AssistantOptions } from '../src/options.js';
 import { AssistantLLM } from '../src/assistant-llm.js';
-import type { RedisTransportOptions } from '../queues/redis-transport.js';
+import type { FleetTransportOptions as RedisTransportOptions } from '../src/fleet-mode.js';
 import { ActorHost } from './actor-host.js';
 import { bindRoom, type ParticipantLike } from './room-binding.js';
 import { RoomMux, type Audience } from './room-mux.js';

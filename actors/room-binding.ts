@@ -6,7 +6,7 @@
 import { ParticipantKind, RoomEvent } from '@livekit/rtc-node';
 import type { Logger } from '../src/logger.js';
 import type { ActorLLM } from './actor-llm.js';
-import { sessionId } from '../queues/keys.js';
+import { sessionId } from '../src/session.js';
 import type { ActorHost } from './actor-host.js';
 import type { SessionActor, StopMode } from './session-actor.js';
 

@@ -13,7 +13,9 @@
  * | <p>:{<sid>}:lock                  | string | the thread lock of the running job (PX)      |
  * | bull:<queue>:*                    | BullMQ | jobs removed by age and count (see worker)   |
  */
-import { createHash } from 'node:crypto';
+import { KEY_PREFIX_PATTERN } from '../src/fleet-mode.js';
+
+export { sessionId, type SessionIdentity } from '../src/session.js';
 
 export const DEFAULT_PREFIX = 'ast';
 export const DEFAULT_QUEUE = 'assistant-runs';
@@ -44,22 +46,9 @@ export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID_ONLY.test(value);
 }
 
-export interface SessionIdentity {
-  room: string;
-  participant: string;
-}
-
-/** A fixed-length id for a session; stable across processes. */
-export function sessionId(identity: SessionIdentity): string {
-  return createHash('sha256')
-    .update(`${identity.room.length}:${identity.room}\u0000${identity.participant}`)
-    .digest('hex')
-    .slice(0, 32);
-}
-
 export class Keys {
   constructor(readonly prefix: string = DEFAULT_PREFIX) {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) {
+    if (!KEY_PREFIX_PATTERN.test(prefix)) {
       throw new Error(
         `prefix: expected 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(prefix)}`,
       );
@@ -81,11 +70,11 @@ export class Keys {
 
   /** True if `key` is an inbox under this prefix: a worker writes to nothing else a job names. */
   isInbox(key: unknown): key is string {
-    this.inboxPattern ??= new RegExp(`^${escape(this.prefix)}:inbox:${UUID}$`);
-    return typeof key === 'string' && this.inboxPattern.test(key);
+    this.#inboxPattern ??= new RegExp(`^${escape(this.prefix)}:inbox:${UUID}$`);
+    return typeof key === 'string' && this.#inboxPattern.test(key);
   }
 
-  private inboxPattern: RegExp | undefined;
+  #inboxPattern: RegExp | undefined;
 
   attempt(sid: string, runId: string): string {
     return `${this.prefix}:{${sid}}:run:${runId}:attempt`;

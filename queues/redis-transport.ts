@@ -9,9 +9,10 @@ import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { RunRequest } from '../src/backends/backend.js';
 import type { BackendConfig } from '../src/backends/config.js';
+import type { FleetTransportOptions } from '../src/fleet-mode.js';
 import { isTerminal, type RunEvent, type ToolOutput } from '../src/events.js';
 import { cancelTimeout, queueError, queueTimeout, type RunFailure } from '../src/failures.js';
-import { consoleLogger, type Logger } from '../src/logger.js';
+import { defaultLogger, type Logger } from '../src/logger.js';
 import type { RunChannel, RunTransport } from '../src/transport.js';
 import { unlessAborted } from '../src/util/abortable.js';
 import { AsyncQueue } from '../src/util/async-queue.js';
@@ -28,25 +29,10 @@ import {
 import { inboxCodec } from './stream-codec.js';
 import { StreamReader } from './stream-reader.js';
 
-export interface RedisTransportOptions {
+/** AssistantLLM's fleet options, with ioredis's own type for the connection. */
+export interface RedisTransportOptions extends Omit<FleetTransportOptions, 'redis'> {
   /** Redis URL (redis://host:port/db) or ioredis options. */
   redis: RedisConnection;
-  /** The session this transport's runs belong to; its thread id is kept in Redis. Default: a new random session. */
-  session?: SessionIdentity;
-  /** Key prefix. Default 'ast'. */
-  prefix?: string;
-  /** BullMQ queue name. Default 'assistant-runs'. */
-  queue?: string;
-  /** A run no worker has started after this long fails with code `queue_timeout`. Default 60 000. */
-  queueTimeoutMs?: number;
-  /** How long cancel() waits for the worker to confirm. Default 30 000. */
-  cancelTimeoutMs?: number;
-  /**
-   * Where Redis trouble is reported. Default: warnings to the console. The connections are
-   * shared by every transport of the process with the same Redis, prefix and queue; they report
-   * to the logger of the transport that opened them.
-   */
-  logger?: Logger;
 }
 
 /**
@@ -181,7 +167,7 @@ function acquire(options: RedisTransportOptions): FleetClient {
   const key = JSON.stringify([options.redis, prefix, queue]);
   let client = clients.get(key);
   if (!client) {
-    client = new FleetClient(options.redis, prefix, queue, options.logger ?? consoleLogger());
+    client = new FleetClient(options.redis, prefix, queue, options.logger ?? defaultLogger());
     clients.set(key, client);
   }
   clearTimeout(client.idleTimer);
@@ -206,12 +192,21 @@ function release(client: FleetClient): void {
   }, IDLE_CLOSE_MS);
 }
 
+/**
+ * Fleet mode, room side: runs become BullMQ jobs that workers execute, and their events come back
+ * over Redis. AssistantLLM makes one from `transport: { redis, ... }`; pass one yourself (or use
+ * createRedisTransport) to keep a reference, e.g. for storedThreadId().
+ */
 export class RedisTransport implements RunTransport {
+  /** The session these runs belong to. */
   readonly session: SessionIdentity;
+  /** The session's id in Redis keys (a digest of room and participant). */
   readonly sid: string;
-  private closed = false;
+  #closed = false;
+  readonly #options: RedisTransportOptions;
 
-  constructor(private readonly options: RedisTransportOptions) {
+  constructor(options: RedisTransportOptions) {
+    this.#options = options;
     this.session = options.session ?? { room: 'default', participant: randomUUID() };
     this.sid = sessionId(this.session);
     new Keys(options.prefix ?? DEFAULT_PREFIX); // validates the prefix now, not at the first run
@@ -219,7 +214,7 @@ export class RedisTransport implements RunTransport {
 
   /** The thread (or conversation) id a worker recorded for this session, if any. */
   async storedThreadId(): Promise<string | undefined> {
-    const client = acquire(this.options);
+    const client = acquire(this.#options);
     try {
       return (await client.commands.hget(client.keys.session(this.sid), 'threadId')) ?? undefined;
     } finally {
@@ -227,16 +222,17 @@ export class RedisTransport implements RunTransport {
     }
   }
 
+  /** Queues a run as a BullMQ job; its events arrive on this process's inbox. */
   startRun(request: RunRequest, backend: BackendConfig): RunChannel {
-    if (this.closed) throw new Error('The Redis transport is closed.');
-    const client = acquire(this.options);
+    if (this.#closed) throw new Error('The Redis transport is closed.');
+    const client = acquire(this.#options);
     const channel = new RedisRunChannel(
       client,
       this.sid,
       this.session,
       request,
       backend,
-      this.options,
+      this.#options,
     );
     void channel.settled.then(() => release(client));
     return channel;
@@ -244,8 +240,13 @@ export class RedisTransport implements RunTransport {
 
   /** Stops new runs; shared connections close once no run uses them. */
   async close(): Promise<void> {
-    this.closed = true;
+    this.#closed = true;
   }
+}
+
+/** A Redis transport for AssistantLLM's `transport` option; the same as `new RedisTransport(options)`. */
+export function createRedisTransport(options: RedisTransportOptions): RedisTransport {
+  return new RedisTransport(options);
 }
 
 class RedisRunChannel implements RunChannel {

@@ -1,50 +1,68 @@
-/** Prometheus metrics of a worker process: what an operator needs to see a fleet's health. */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+/**
+ * Prometheus metrics of a worker process: what an operator needs to see a fleet's health.
+ * prom-client is an optional package that only workers need, so it is loaded when a worker is
+ * made, not when the fleet's entry is imported (a room process in fleet mode never needs it).
+ */
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
+import { missingPackages, missingPackagesMessage } from '../src/util/optional-packages.js';
 import type { RunEventBody } from '../src/events.js';
 import type { RunOutcome } from './job.js';
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+let loaded: typeof PromClient | undefined;
+
+/** prom-client, loaded on first use (it is CommonJS, so this can be synchronous). */
+function promClient(): typeof PromClient {
+  if (loaded) return loaded;
+  const missing = missingPackages(['prom-client']);
+  if (missing.length > 0) throw new Error(missingPackagesMessage("a worker's metrics", missing));
+  loaded = createRequire(import.meta.url)('prom-client') as typeof PromClient;
+  return loaded;
+}
+
 export class WorkerMetrics {
-  readonly registry = new Registry();
-  readonly runsStarted = new Counter({
+  readonly #prom = promClient();
+  readonly registry = new this.#prom.Registry();
+  readonly runsStarted = new this.#prom.Counter({
     name: 'assistant_runs_started_total',
     help: 'Runs this worker started',
     labelNames: ['api'] as const,
     registers: [this.registry],
   });
-  readonly runsEnded = new Counter({
+  readonly runsEnded = new this.#prom.Counter({
     name: 'assistant_runs_ended_total',
     help: 'Runs this worker ended, by outcome (completed, failed, cancelled)',
     labelNames: ['api', 'outcome'] as const,
     registers: [this.registry],
   });
-  readonly queueWait = new Histogram({
+  readonly queueWait = new this.#prom.Histogram({
     name: 'assistant_run_queue_wait_seconds',
     help: 'Time from a room queuing a run to a worker starting it',
     buckets: SECONDS,
     registers: [this.registry],
   });
-  readonly timeToFirstToken = new Histogram({
+  readonly timeToFirstToken = new this.#prom.Histogram({
     name: 'assistant_run_time_to_first_token_seconds',
     help: 'Time from a worker starting a run to its first text delta',
     buckets: SECONDS,
     registers: [this.registry],
   });
-  readonly toolRoundTrip = new Histogram({
+  readonly toolRoundTrip = new this.#prom.Histogram({
     name: 'assistant_tool_round_trip_seconds',
     help: 'Time from asking the room for tool outputs to receiving them',
     buckets: SECONDS,
     registers: [this.registry],
   });
-  readonly activeSessions = new Gauge({
+  readonly activeSessions = new this.#prom.Gauge({
     name: 'assistant_active_sessions',
     help: 'Sessions with a run executing on this worker now',
     registers: [this.registry],
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'assistant_worker_' });
+    this.#prom.collectDefaultMetrics({ register: this.registry, prefix: 'assistant_worker_' });
   }
 }
 

@@ -3,24 +3,19 @@
  * queue, and a real `llm.LLM` of @livekit/agents whose chat() streams go through the same queue.
  */
 import { DEFAULT_API_CONNECT_OPTIONS, llm, type APIConnectOptions } from '@livekit/agents';
-import type { ChatHost, ChatState } from './chat-session.js';
+import { exposeChatHost, type ChatHost } from './chat-session.js';
 import { AssistantError, ConfigError, InterruptionError, runErrorOf } from './errors.js';
 import type { RunEvent } from './events.js';
 import { cancelledUpstream } from './failures.js';
+import { assertFleetInstalled, DeferredFleetTransport } from './fleet-mode.js';
 import { AssistantLLMStream } from './livekit-stream.js';
-import {
-  oversizedMessage,
-  resolveOptions,
-  type AssistantOptions,
-  type ResolvedOptions,
-} from './options.js';
+import { oversizedMessage, resolveOptions, type AssistantOptions } from './options.js';
 import { RunQueue, type QueuedRun } from './run-queue.js';
-import { answerFunctionCalls, reportToolCall, type ToolDispatchOptions } from './tool-dispatch.js';
+import { answerFunctionCalls, reportToolCall } from './tool-dispatch.js';
 import { validateTools, type BuiltInTool, type ToolCallHandler } from './tools.js';
 import { InMemoryTransport, type RunTransport } from './transport.js';
 import { unlessAborted } from './util/abortable.js';
 import { AsyncQueue } from './util/async-queue.js';
-import { RedisTransport } from '../queues/redis-transport.js';
 
 /** The text of one process() call, streamed; iterate it once. */
 export interface AssistantResponse extends AsyncIterable<string> {
@@ -28,112 +23,126 @@ export interface AssistantResponse extends AsyncIterable<string> {
   readonly runId: string | undefined;
 }
 
-export class AssistantLLM extends llm.LLM implements ChatHost {
+/**
+ * An OpenAI assistant with its own thread (Assistants API) or conversation (Responses API):
+ * process() streams a reply to one message, and as an `llm.LLM` it drives a LiveKit
+ * AgentSession. Runs of one instance are queued, one at a time, on its thread.
+ */
+export class AssistantLLM extends llm.LLM {
   /**
    * Called for every tool call. For a function call, the return value is the output (JSON-encoded
    * unless a string); code_interpreter and file_search calls are reported only.
    */
   onToolCallCreated: ToolCallHandler | undefined;
 
-  private readonly options: ResolvedOptions;
-  private readonly transport: RunTransport;
-  private readonly queue: RunQueue;
-  private currentThreadId: string | undefined;
-  /** @internal State of the LiveKit chat() path. */
-  readonly chatState: ChatState = { pending: null, lastItemId: null };
-  /** @internal */
-  readonly dispatch: ToolDispatchOptions;
+  readonly #api: 'assistants' | 'responses';
+  readonly #model: string;
+  readonly #transport: RunTransport;
+  readonly #queue: RunQueue;
+  /** What chat() streams and the session actor use; see chat-session.ts. */
+  readonly #host: ChatHost;
+  #threadId: string | undefined;
 
+  static {
+    exposeChatHost((instance) => instance.#host);
+  }
+
+  /**
+   * Validates `options` at once (a ConfigError names the field that is wrong). Nothing is sent
+   * until the first run; fleet mode (`transport: { redis }`) loads the fleet's code then.
+   */
   constructor(options: AssistantOptions) {
     super();
-    this.options = resolveOptions(options);
-    this.currentThreadId = this.options.threadId;
-    const transport = this.options.transport;
-    this.transport =
+    const resolved = resolveOptions(options);
+    this.#api = resolved.api;
+    this.#model = resolved.model;
+    this.#threadId = resolved.threadId;
+    const logger = resolved.logger;
+    const transport = resolved.transport;
+    if (transport !== undefined && !('startRun' in transport)) assertFleetInstalled();
+    this.#transport =
       transport === undefined
-        ? new InMemoryTransport(this.options.client(), this.options.logger)
+        ? new InMemoryTransport(resolved.client(), logger)
         : 'startRun' in transport
           ? transport
-          : new RedisTransport(transport);
-    const backend = this.options.backendConfig;
-    this.queue = new RunQueue(
-      (request) => this.transport.startRun(request, backend),
-      (event) => this.observe(event),
-      this.options.logger,
+          : new DeferredFleetTransport({ logger, ...transport });
+    const backend = resolved.backendConfig;
+    this.#queue = new RunQueue(
+      (request) => this.#transport.startRun(request, backend),
+      (event) => this.#observe(event),
+      logger,
     );
-    this.dispatch = {
-      handler: () => this.onToolCallCreated,
-      logger: this.options.logger,
-      maxOutputBytes: this.options.maxToolOutputBytes,
+    const defaultTools = resolved.tools;
+    this.#host = {
+      chatState: { pending: null, lastItemId: null },
+      dispatch: {
+        handler: () => this.onToolCallCreated,
+        logger,
+        maxOutputBytes: resolved.maxToolOutputBytes,
+      },
+      logger,
+      defaultTools,
+      enqueueRun: (message, runOptions) => {
+        // Default tools are sent with every run, so they override what the assistant has stored.
+        const tools = runOptions.tools ?? (defaultTools.length > 0 ? defaultTools : undefined);
+        return this.#queue.enqueue(
+          () => ({
+            threadId: this.#threadId,
+            message,
+            ...(runOptions.additionalInstructions
+              ? { additionalInstructions: runOptions.additionalInstructions }
+              : {}),
+            ...(tools ? { tools } : {}),
+          }),
+          { interrupt: runOptions.interrupt },
+        );
+      },
     };
   }
 
   /** The thread (Assistants) or conversation (Responses) id, once known. */
   get threadId(): string | undefined {
-    return this.currentThreadId;
+    return this.#threadId;
   }
 
   /** True while a run is active or queued, or a run waits for the AgentSession's tool outputs. */
   get busy(): boolean {
-    return this.queue.active !== null || this.queue.waiting > 0 || this.chatState.pending !== null;
+    return (
+      this.#queue.active !== null ||
+      this.#queue.waiting > 0 ||
+      this.#host.chatState.pending !== null
+    );
   }
 
   /** Resolves once every run queued so far has ended. */
   idle(): Promise<void> {
-    return this.queue.idle();
+    return this.#queue.idle();
   }
 
   /** Which OpenAI protocol this instance speaks. */
   get api(): 'assistants' | 'responses' {
-    return this.options.api;
+    return this.#api;
   }
 
+  /** `assistant.assistants` or `assistant.responses`: how LiveKit's metrics name this LLM. */
   label(): string {
-    return `assistant.${this.options.api}`;
+    return `assistant.${this.#api}`;
   }
 
+  /** The assistant id (Assistants API) or the model (Responses API; 'prompt' when a stored prompt sets it). */
   override get model(): string {
-    return this.options.model;
+    return this.#model;
   }
 
+  /** Always 'openai'. */
   override get provider(): string {
     return 'openai';
   }
 
-  /** @internal Default tools, used when a run brings none. */
-  get defaultTools(): BuiltInTool[] {
-    return this.options.tools;
-  }
-
-  /** @internal */
-  get logger(): ResolvedOptions['logger'] {
-    return this.options.logger;
-  }
-
-  private observe(event: RunEvent): void {
+  #observe(event: RunEvent): void {
     if (event.type === 'thread.created' || event.type === 'run.started') {
-      this.currentThreadId = event.threadId;
+      this.#threadId = event.threadId;
     }
-  }
-
-  /** @internal Queues a run on this session's thread. */
-  enqueueRun(
-    message: string,
-    options: { interrupt: boolean; additionalInstructions?: string; tools?: BuiltInTool[] },
-  ): QueuedRun {
-    // Default tools are sent with every run, so they override what the assistant has stored.
-    const tools = options.tools ?? (this.options.tools.length > 0 ? this.options.tools : undefined);
-    return this.queue.enqueue(
-      () => ({
-        threadId: this.currentThreadId,
-        message,
-        ...(options.additionalInstructions
-          ? { additionalInstructions: options.additionalInstructions }
-          : {}),
-        ...(tools ? { tools } : {}),
-      }),
-      { interrupt: options.interrupt },
-    );
   }
 
   /**
@@ -159,14 +168,14 @@ export class AssistantLLM extends llm.LLM implements ChatHost {
       throw new ConfigError('additionalInstructions', 'expected a string');
     }
     const tools = runTools === undefined ? undefined : validateTools(runTools, 'runTools');
-    const run = this.enqueueRun(message, {
+    const run = this.#host.enqueueRun(message, {
       interrupt: allowInterruption,
       ...(additionalInstructions ? { additionalInstructions } : {}),
       ...(tools ? { tools } : {}),
     });
     const chunks = new AsyncQueue<string>();
     // drive() never rejects: every error ends the caller's stream.
-    void this.drive(run, chunks);
+    void this.#drive(run, chunks);
     return {
       [Symbol.asyncIterator]: () => chunks[Symbol.asyncIterator](),
       get runId() {
@@ -176,7 +185,7 @@ export class AssistantLLM extends llm.LLM implements ChatHost {
   }
 
   /** Consumes one run's events for process(): text out, tool calls answered, errors typed. */
-  private async drive(run: QueuedRun, chunks: AsyncQueue<string>): Promise<void> {
+  async #drive(run: QueuedRun, chunks: AsyncQueue<string>): Promise<void> {
     try {
       for await (const event of run) {
         switch (event.type) {
@@ -184,12 +193,13 @@ export class AssistantLLM extends llm.LLM implements ChatHost {
             chunks.push(event.text);
             break;
           case 'tool_call.created':
-            if (event.toolCall.type !== 'function') reportToolCall(event.toolCall, this.dispatch);
+            if (event.toolCall.type !== 'function')
+              reportToolCall(event.toolCall, this.#host.dispatch);
             break;
           case 'tool_outputs.required': {
             // An interrupt must not wait for a slow handler: the run's cancel ends this wait.
             const outputs = await unlessAborted(
-              answerFunctionCalls(event.toolCalls, this.dispatch),
+              answerFunctionCalls(event.toolCalls, this.#host.dispatch),
               run.signal,
               null,
             );
@@ -231,11 +241,13 @@ export class AssistantLLM extends llm.LLM implements ChatHost {
    * cancelled upstream. Resolves once the thread takes the next run.
    */
   async interrupt(): Promise<void> {
-    const pending = this.chatState.pending;
-    this.chatState.pending = null;
-    await Promise.all([this.queue.interruptActive(), pending?.run.cancel('interrupted')]);
+    const state = this.#host.chatState;
+    const pending = state.pending;
+    state.pending = null;
+    await Promise.all([this.#queue.interruptActive(), pending?.run.cancel('interrupted')]);
   }
 
+  /** A LiveKit LLMStream for an AgentSession: sends what is new in `chatCtx` as one run. */
   chat({
     chatCtx,
     toolCtx,
@@ -253,7 +265,7 @@ export class AssistantLLM extends llm.LLM implements ChatHost {
 
   /** Cancels what runs and releases the transport. */
   override async aclose(): Promise<void> {
-    await this.queue.close();
-    await this.transport.close();
+    await this.#queue.close();
+    await this.#transport.close();
   }
 }

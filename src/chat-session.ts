@@ -1,8 +1,9 @@
 /**
- * What AssistantLLM and the LLMStreams of its chat() share, in a module of its own so that
- * neither imports the other: the state of the chat() path, and the host a stream drives.
+ * Internal: what AssistantLLM shares with the LLMStreams of its chat() and with the session actor
+ * that owns it: the state of the chat() path, and the host a stream drives. It lives in a private
+ * field of AssistantLLM; chatHostOf() is the one way to reach it, and no entry point exports it.
  */
-import type { llm } from '@livekit/agents';
+import type { AssistantLLM } from './assistant-llm.js';
 import type { RunEvent, ToolOutput } from './events.js';
 import type { Logger } from './logger.js';
 import type { QueuedRun } from './run-queue.js';
@@ -26,8 +27,8 @@ export interface ChatState {
   lastItemId: string | null;
 }
 
-/** The LLM a chat() stream belongs to: AssistantLLM. */
-export interface ChatHost extends llm.LLM {
+/** What a chat() stream drives: the private side of its AssistantLLM. */
+export interface ChatHost {
   readonly chatState: ChatState;
   readonly dispatch: ToolDispatchOptions;
   readonly logger: Logger;
@@ -37,4 +38,17 @@ export interface ChatHost extends llm.LLM {
     message: string,
     options: { interrupt: boolean; additionalInstructions?: string; tools?: BuiltInTool[] },
   ): QueuedRun;
+}
+
+let read: ((llm: AssistantLLM) => ChatHost) | undefined;
+
+/** Called once, by AssistantLLM's class body, the only code that can read its private field. */
+export function exposeChatHost(reader: (llm: AssistantLLM) => ChatHost): void {
+  read = reader;
+}
+
+/** The chat host of `llm`. */
+export function chatHostOf(llm: AssistantLLM): ChatHost {
+  if (!read) throw new Error('AssistantLLM is not loaded');
+  return read(llm);
 }

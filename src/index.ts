@@ -1,7 +1,19 @@
+/**
+ * `@livekit/agents-plugin-assistant`: AssistantLLM and what its API names. Fleet mode's parts are
+ * in `./fleet`, the session actors and the LiveKit agent in `./agent`, the local
+ * OpenAI-compatible server in `./testing`.
+ *
+ * @packageDocumentation
+ */
 export { AssistantLLM } from './assistant-llm.js';
 export type { AssistantResponse } from './assistant-llm.js';
 export { AssistantLLMStream } from './livekit-stream.js';
-export type { AssistantOptions, AssistantsApiOptions, ResponsesApiOptions } from './options.js';
+export type {
+  AssistantCommonOptions,
+  AssistantOptions,
+  AssistantsApiOptions,
+  ResponsesApiOptions,
+} from './options.js';
 export {
   AssistantError,
   AssistantsApiUnavailableError,
@@ -26,10 +38,15 @@ export type {
 } from './tools.js';
 export type { RunEvent, RunEventBody, RunEventType, ToolOutput, Usage } from './events.js';
 export type { Backend, BackendRun, RunRequest, ApiKind } from './backends/backend.js';
+export type { BackendConfig } from './backends/config.js';
 export { AssistantsBackend } from './backends/assistants.js';
+export type { AssistantsBackendOptions } from './backends/assistants.js';
 export { ResponsesBackend } from './backends/responses.js';
-export type { StoredPromptRef } from './backends/responses.js';
+export type { ResponsesBackendOptions, StoredPromptRef } from './backends/responses.js';
+export type { BackendRunOptions } from './backends/backend.js';
 export { InMemoryTransport } from './transport.js';
 export type { RunChannel, RunTransport } from './transport.js';
-export type { Logger } from './logger.js';
-export { consoleLogger } from './logger.js';
+export type { FleetTransportOptions } from './fleet-mode.js';
+export type { SessionIdentity } from './session.js';
+export type { Logger, PinoLike } from './logger.js';
+export { consoleLogger, pinoLogger } from './logger.js';

@@ -12,7 +12,8 @@ import {
   llm,
   type APIConnectOptions,
 } from '@livekit/agents';
-import type { ChatHost } from './chat-session.js';
+import type { AssistantLLM } from './assistant-llm.js';
+import { chatHostOf, type ChatHost } from './chat-session.js';
 import type { RunEvent, ToolOutput } from './events.js';
 import { cancelledUpstream, FAILURES, type RunFailure } from './failures.js';
 import { oversizedMessage } from './options.js';
@@ -21,13 +22,18 @@ import { answerFunctionCalls, reportToolCall } from './tool-dispatch.js';
 import type { BuiltInTool, FunctionTool } from './tools.js';
 import { unlessAborted } from './util/abortable.js';
 
+/**
+ * The LLMStream that AssistantLLM.chat() returns: one turn of an AgentSession, streamed from a
+ * run on the assistant's thread.
+ */
 export class AssistantLLMStream extends llm.LLMStream {
+  readonly #owner: ChatHost;
   /** Kept across the framework's retries of run(), so a retry resends the same turn. */
-  private turn: { message: string; instructions: string; tools: BuiltInTool[] | undefined } | null =
-    null;
+  #turn: { message: string; instructions: string; tools: BuiltInTool[] | undefined } | null = null;
 
+  /** Made by AssistantLLM.chat(); `owner` is the AssistantLLM whose thread the turn goes to. */
   constructor(
-    private readonly owner: ChatHost,
+    owner: AssistantLLM,
     options: {
       chatCtx: llm.ChatContext;
       toolCtx?: llm.ToolContextLike;
@@ -35,19 +41,20 @@ export class AssistantLLMStream extends llm.LLMStream {
     },
   ) {
     super(owner, options);
+    this.#owner = chatHostOf(owner);
   }
 
   protected async run(): Promise<void> {
     const signal = this.abortController.signal;
     if (signal.aborted) return;
-    const state = this.owner.chatState;
+    const state = this.#owner.chatState;
     let run: QueuedRun | null = null;
     let events: AsyncIterator<RunEvent> | null = null;
 
     const pending = state.pending;
     state.pending = null;
     if (pending) {
-      const outputs = this.sessionOutputs(pending.sessionCallIds);
+      const outputs = this.#sessionOutputs(pending.sessionCallIds);
       if (outputs) {
         run = pending.run;
         events = pending.events;
@@ -58,19 +65,19 @@ export class AssistantLLMStream extends llm.LLMStream {
       }
     }
     if (!run) {
-      this.turn ??= this.newTurn();
-      if (!this.turn) {
-        this.owner.logger.warn(
+      this.#turn ??= this.#newTurn();
+      if (!this.#turn) {
+        this.#owner.logger.warn(
           'chat() found no new user message in the chat context; nothing was sent',
         );
         return;
       }
-      const oversized = oversizedMessage(this.turn.message);
+      const oversized = oversizedMessage(this.#turn.message);
       if (oversized) throw new APIError(`message: ${oversized}`, { retryable: false });
-      run = this.owner.enqueueRun(this.turn.message, {
+      run = this.#owner.enqueueRun(this.#turn.message, {
         interrupt: true,
-        ...(this.turn.instructions ? { additionalInstructions: this.turn.instructions } : {}),
-        ...(this.turn.tools ? { tools: this.turn.tools } : {}),
+        ...(this.#turn.instructions ? { additionalInstructions: this.#turn.instructions } : {}),
+        ...(this.#turn.tools ? { tools: this.#turn.tools } : {}),
       });
       events = run[Symbol.asyncIterator]();
     }
@@ -79,20 +86,20 @@ export class AssistantLLMStream extends llm.LLMStream {
       active.cancel('interrupted').catch((error: unknown) =>
         // Logged, as nobody awaits this cancel: the stream is closing anyway, and a run that
         // still holds the thread makes the next run fail with the API's own error.
-        this.owner.logger.warn('could not cancel the run when the stream closed', {
+        this.#owner.logger.warn('could not cancel the run when the stream closed', {
           error: error instanceof Error ? error.message : String(error),
         }),
       );
     };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await this.stream(active, events!, signal);
+      await this.#stream(active, events!, signal);
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
   }
 
-  private async stream(
+  async #stream(
     run: QueuedRun,
     events: AsyncIterator<RunEvent>,
     signal: AbortSignal,
@@ -110,14 +117,14 @@ export class AssistantLLMStream extends llm.LLMStream {
           break;
         case 'tool_call.created':
           if (event.toolCall.type !== 'function')
-            reportToolCall(event.toolCall, this.owner.dispatch);
+            reportToolCall(event.toolCall, this.#owner.dispatch);
           break;
         case 'tool_outputs.required': {
           const agentTools = this.toolCtx?.functionTools ?? {};
           const forSession = event.toolCalls.filter((c) => c.function.name in agentTools);
           const forHandler = event.toolCalls.filter((c) => !(c.function.name in agentTools));
           const handlerOutputs = await unlessAborted(
-            answerFunctionCalls(forHandler, this.owner.dispatch),
+            answerFunctionCalls(forHandler, this.#owner.dispatch),
             run.signal,
             null,
           );
@@ -141,7 +148,7 @@ export class AssistantLLMStream extends llm.LLMStream {
               },
             });
           }
-          this.owner.chatState.pending = {
+          this.#owner.chatState.pending = {
             run,
             events,
             sessionCallIds: forSession.map((c) => c.id),
@@ -174,18 +181,18 @@ export class AssistantLLMStream extends llm.LLMStream {
   }
 
   /** The session's outputs for `callIds`, or null when it did not answer all of them. */
-  private sessionOutputs(callIds: string[]): ToolOutput[] | null {
+  #sessionOutputs(callIds: string[]): ToolOutput[] | null {
     const byCall = new Map<string, llm.FunctionCallOutput>();
     for (const item of this.chatCtx.items) {
       if (item.type === 'function_call_output') byCall.set(item.callId, item);
     }
     if (!callIds.every((id) => byCall.has(id))) return null;
-    this.markSeen();
+    this.#markSeen();
     return callIds.map((id) => ({ toolCallId: id, output: byCall.get(id)!.output }));
   }
 
   /** What this chat context adds since the last chat(): the new user text, instructions, tools. */
-  private newTurn(): {
+  #newTurn(): {
     message: string;
     instructions: string;
     tools: BuiltInTool[] | undefined;
@@ -193,7 +200,7 @@ export class AssistantLLMStream extends llm.LLMStream {
     const items = this.chatCtx.items;
     // Only the id of the last item already handled is kept (not every id), so a long
     // conversation costs nothing; if that item is gone, the turn is what follows the last reply.
-    const last = this.owner.chatState.lastItemId;
+    const last = this.#owner.chatState.lastItemId;
     let from = last ? items.findIndex((item) => item.id === last) + 1 : 0;
     if (last && from === 0) {
       from =
@@ -209,22 +216,22 @@ export class AssistantLLMStream extends llm.LLMStream {
         fresh.push(item.textContent);
       }
     }
-    this.markSeen();
+    this.#markSeen();
     if (fresh.length === 0) return null;
     return {
       message: fresh.join('\n'),
       instructions: instructions.join('\n'),
-      tools: this.runTools(),
+      tools: this.#runTools(),
     };
   }
 
-  private markSeen(): void {
-    this.owner.chatState.lastItemId =
-      this.chatCtx.items.at(-1)?.id ?? this.owner.chatState.lastItemId;
+  #markSeen(): void {
+    this.#owner.chatState.lastItemId =
+      this.chatCtx.items.at(-1)?.id ?? this.#owner.chatState.lastItemId;
   }
 
   /** The Agent's tools join the default tools (an Agent tool wins over a default of the same name). */
-  private runTools(): BuiltInTool[] | undefined {
+  #runTools(): BuiltInTool[] | undefined {
     const agentTools = this.toolCtx ? llm.sortedToolEntries(this.toolCtx) : [];
     if (agentTools.length === 0) return undefined;
     const converted: FunctionTool[] = agentTools.map(([name, tool]) => {
@@ -244,7 +251,7 @@ export class AssistantLLMStream extends llm.LLMStream {
     });
     const names = new Set(converted.map((t) => t.function.name));
     return [
-      ...this.owner.defaultTools.filter(
+      ...this.#owner.defaultTools.filter(
         (t) => t.type !== 'function' || !names.has(t.function.name),
       ),
       ...converted,

@@ -8,12 +8,13 @@ import type { ApiKind } from './backends/backend.js';
 import type { BackendConfig } from './backends/config.js';
 import type { StoredPromptRef } from './backends/responses.js';
 import { ConfigError } from './errors.js';
-import { consoleLogger, type Logger } from './logger.js';
+import { KEY_PREFIX_PATTERN, type FleetTransportOptions } from './fleet-mode.js';
+import { defaultLogger, type Logger } from './logger.js';
 import { validateTools, type BuiltInTool } from './tools.js';
 import type { RunTransport } from './transport.js';
-import type { RedisTransportOptions } from '../queues/redis-transport.js';
 
-interface CommonOptions {
+/** Options both APIs share. */
+export interface AssistantCommonOptions {
   /** Default tools for every run; per-run tools passed to process() replace them. */
   tools?: BuiltInTool[];
   /** A ready client; otherwise one is made from apiKey / baseURL or OPENAI_API_KEY / OPENAI_BASE_URL. */
@@ -28,17 +29,22 @@ interface CommonOptions {
   streamIdleTimeoutMs?: number;
   /** Tool outputs above this size (UTF-8 bytes) are replaced with an error output. Default 512 KiB. */
   maxToolOutputBytes?: number;
+  /**
+   * Where the plugin's warnings go. Default: in a LiveKit job (once @livekit/agents'
+   * logger is initialized), that logger, with the job's context; elsewhere the console, warn and up.
+   */
   logger?: Logger;
   /**
    * Where runs execute. Default: in this process. Fleet mode: `{ redis: 'redis://...', session:
-   * { room, participant } }` (or a RedisTransport); runs then execute in worker processes, which
-   * hold the OpenAI key, and the rest of these options only describe the assistant.
+   * { room, participant } }` (or a transport from the `./fleet` entry); runs then execute in
+   * worker processes, which hold the OpenAI key, and the rest of these options only describe
+   * the assistant. Fleet mode needs the packages bullmq and ioredis.
    */
-  transport?: RunTransport | RedisTransportOptions;
+  transport?: RunTransport | FleetTransportOptions;
 }
 
 /** The seed's options: the Assistants API v2 with an assistant id. */
-export interface AssistantsApiOptions extends CommonOptions {
+export interface AssistantsApiOptions extends AssistantCommonOptions {
   api?: 'assistants';
   load_options: {
     assistant_id: string;
@@ -47,7 +53,7 @@ export interface AssistantsApiOptions extends CommonOptions {
 }
 
 /** The Responses + Conversations API: the assistant is configuration or a stored prompt. */
-export interface ResponsesApiOptions extends CommonOptions {
+export interface ResponsesApiOptions extends AssistantCommonOptions {
   api: 'responses';
   load_options?: {
     /** Accepted for symmetry with the seed; the Responses API has no assistants. */
@@ -86,7 +92,7 @@ export interface ResolvedOptions {
   tools: BuiltInTool[];
   logger: Logger;
   maxToolOutputBytes: number;
-  transport: RunTransport | RedisTransportOptions | undefined;
+  transport: RunTransport | FleetTransportOptions | undefined;
   /** The backend's description, without secrets: it also travels to fleet workers. */
   backendConfig: BackendConfig;
   /** Makes the OpenAI client; only called when runs execute in this process. */
@@ -165,7 +171,7 @@ export function resolveOptions(raw: unknown): ResolvedOptions {
   ) {
     throw new ConfigError('fileSearch.vectorStoreIds', 'expected an array of vector store ids');
   }
-  const logger = (raw.logger as Logger | undefined) ?? consoleLogger();
+  const logger = validateLogger(raw.logger) ?? defaultLogger();
   if (api === 'responses' && tools.some((t) => t.type === 'file_search') && !vectorStoreIds) {
     logger.warn(
       "file_search with api: 'responses' searches only the vector stores in fileSearch.vectorStoreIds, and none are set",
@@ -231,7 +237,16 @@ function makeClient(raw: Record<string, unknown>, maxRetries: number): OpenAI {
   return new OpenAI({ apiKey, maxRetries, ...(baseURL ? { baseURL } : {}) });
 }
 
-function validateTransport(value: unknown): RunTransport | RedisTransportOptions | undefined {
+function validateLogger(value: unknown, field = 'logger'): Logger | undefined {
+  if (value === undefined) return undefined;
+  const methods = ['debug', 'info', 'warn', 'error'] as const;
+  if (!isRecord(value) || methods.some((m) => typeof value[m] !== 'function')) {
+    throw new ConfigError(field, 'expected an object with debug, info, warn and error methods');
+  }
+  return value as unknown as Logger;
+}
+
+function validateTransport(value: unknown): RunTransport | FleetTransportOptions | undefined {
   if (value === undefined) return undefined;
   if (!isRecord(value))
     throw new ConfigError('transport', 'expected a transport or { redis: url, session }');
@@ -251,5 +266,21 @@ function validateTransport(value: unknown): RunTransport | RedisTransportOptions
   ) {
     throw new ConfigError('transport.session', 'expected { room: string, participant: string }');
   }
-  return value as unknown as RedisTransportOptions;
+  if (
+    value.prefix !== undefined &&
+    (typeof value.prefix !== 'string' || !KEY_PREFIX_PATTERN.test(value.prefix))
+  ) {
+    throw new ConfigError(
+      'transport.prefix',
+      `expected 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(value.prefix)}`,
+    );
+  }
+  if (value.logger !== undefined) validateLogger(value.logger, 'transport.logger');
+  if (value.queue !== undefined && (typeof value.queue !== 'string' || value.queue === '')) {
+    throw new ConfigError(
+      'transport.queue',
+      `expected a non-empty string, got ${JSON.stringify(value.queue)}`,
+    );
+  }
+  return value as unknown as FleetTransportOptions;
 }

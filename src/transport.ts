@@ -7,17 +7,21 @@ import type OpenAI from 'openai';
 import type { RunRequest } from './backends/backend.js';
 import { createBackend, type BackendConfig } from './backends/config.js';
 import type { RunEvent, RunEventBody, ToolOutput } from './events.js';
-import { consoleLogger, type Logger } from './logger.js';
+import { defaultLogger, type Logger } from './logger.js';
 
+/** One run as its transport hands it over: its events in order, tool outputs in, cancel. */
 export interface RunChannel extends AsyncIterable<RunEvent> {
+  /** Sends the outputs of the function calls the run waits for. */
   submitToolOutputs(outputs: ToolOutput[]): Promise<void>;
   /** Cancels the run; resolves once the thread is free for the next run. */
   cancel(): Promise<void>;
 }
 
+/** Where runs execute: in this process (InMemoryTransport) or in a fleet's workers (RedisTransport). */
 export interface RunTransport {
   /** Starts a run of `request` with the backend `backend` describes (no secrets in it). */
   startRun(request: RunRequest, backend: BackendConfig): RunChannel;
+  /** Stops taking runs and releases what the transport holds. */
   close(): Promise<void>;
 }
 
@@ -32,12 +36,16 @@ export class InMemoryTransport implements RunTransport {
   readonly #client: OpenAI;
   readonly #logger: Logger;
 
-  /** `logger` gets what a run cannot report in its events (default: the console, warn and up). */
-  constructor(client: OpenAI, logger: Logger = consoleLogger()) {
+  /**
+   * Runs execute with `client`, which holds the OpenAI key. `logger` gets what a run cannot
+   * report in its events (default: LiveKit's logger in a LiveKit process, else the console).
+   */
+  constructor(client: OpenAI, logger: Logger = defaultLogger()) {
     this.#client = client;
     this.#logger = logger;
   }
 
+  /** Starts the run in this process. */
   startRun(request: RunRequest, backend: BackendConfig): RunChannel {
     const run = createBackend(backend, this.#client, this.#logger).startRun(request);
     return {

@@ -1,0 +1,21 @@
+/**
+ * `@livekit/agents-plugin-assistant/agent`: one session actor per room participant, and a
+ * LiveKit agent built on them. Runs execute in the job process, or in a fleet's workers when
+ * `fleet` options are given (which needs bullmq and ioredis, loaded only then).
+ */
+export { createAssistantAgent } from './agent.js';
+export type { AssistantAgentOptions } from './agent.js';
+export { ActorHost } from './actor-host.js';
+export type { ActorHostOptions } from './actor-host.js';
+export { ActorLLM } from './actor-llm.js';
+export { SessionActor } from './session-actor.js';
+export type { ActivationFactory, StopMode } from './session-actor.js';
+export { bindRoom } from './room-binding.js';
+export type {
+  ConversationHandle,
+  ParticipantLike,
+  RoomBinding,
+  RoomBindingOptions,
+  RoomLike,
+} from './room-binding.js';
+export type { SessionIdentity } from '../src/session.js';
