@@ -4,4 +4,4 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build
-ENTRYPOINT ["node", "dist/queues/cli.js"]
+ENTRYPOINT ["node", "dist/cli/index.js"]

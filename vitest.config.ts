@@ -1,14 +1,16 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const src = (file: string) => fileURLToPath(new URL(`./src/${file}`, import.meta.url));
+const at = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url));
 
 export default defineConfig({
   resolve: {
     // Tests import the package by its published name, as users do.
     alias: [
-      { find: /^@livekit\/agents-plugin-assistant\/testing$/, replacement: src('testing.ts') },
-      { find: /^@livekit\/agents-plugin-assistant$/, replacement: src('index.ts') },
+      { find: /^@livekit\/agents-plugin-assistant\/testing$/, replacement: at('src/testing.ts') },
+      { find: /^@livekit\/agents-plugin-assistant\/fleet$/, replacement: at('queues/index.ts') },
+      { find: /^@livekit\/agents-plugin-assistant\/agent$/, replacement: at('actors/index.ts') },
+      { find: /^@livekit\/agents-plugin-assistant$/, replacement: at('src/index.ts') },
     ],
   },
   test: {

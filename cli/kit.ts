@@ -4,6 +4,11 @@
  * values with errors that name the setting.
  */
 import { parseArgs } from 'node:util';
+import {
+  importOptional,
+  missingPackages,
+  missingPackagesMessage,
+} from '../src/util/optional-packages.js';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -23,6 +28,9 @@ export interface Command {
 }
 
 export class UsageError extends Error {}
+
+/** A command cannot run (e.g. a package it needs is missing): its message, without a stack, and exit 1. */
+export class CommandError extends Error {}
 
 export function helpText(program: string, command: Command): string {
   const lines = [
@@ -136,3 +144,22 @@ export const REDIS_OPTION: OptionSpec = {
   env: 'REDIS_URL',
   default: 'redis://127.0.0.1:6379',
 };
+
+/**
+ * Loads the code of a command that needs optional packages (the worker's bullmq, ioredis and
+ * prom-client; the board's express and Bull Board) when the command runs, not when the CLI
+ * starts, and names the packages to install when some are missing.
+ */
+export async function loadFor<T>(
+  what: string,
+  packages: readonly string[],
+  load: () => Promise<T>,
+): Promise<T> {
+  const missing = missingPackages(packages);
+  if (missing.length > 0) throw new CommandError(missingPackagesMessage(what, missing));
+  return importOptional(
+    load,
+    packages,
+    (names, cause) => new CommandError(missingPackagesMessage(what, names), { cause }),
+  );
+}

@@ -1,6 +1,5 @@
-#!/usr/bin/env node
-/** `assistant-host`: the package's command line. */
-import { helpText, parseCommandArgs, UsageError, type Command } from './cli-kit.js';
+/** `assistant-host`: its commands, and main(), which cli/index.ts runs. */
+import { CommandError, helpText, parseCommandArgs, UsageError, type Command } from './kit.js';
 import { boardCommand } from './commands/board.js';
 import { demoCommand } from './commands/demo.js';
 import { emulatorCommand } from './commands/emulator.js';
@@ -44,17 +43,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       console.error(`${PROGRAM} ${command.name}: ${error.message}`);
       return 2;
     }
+    if (error instanceof CommandError) {
+      console.error(`${PROGRAM} ${command.name}: ${error.message}`);
+      return 1;
+    }
     throw error;
   }
-}
-
-const entry = process.argv[1] ?? '';
-if (/cli\.(ts|js)$/.test(entry)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error(error instanceof Error ? (error.stack ?? error.message) : error);
-      process.exit(1);
-    },
-  );
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE } from '../queues/keys.js';
 import { demoScripts } from '../src/testing.js';
 import { collect } from './support/assistant.js';
-import { cli, exited, startCli } from './support/cli.js';
+import { cli, exited, logLine, logRecords, startCli } from './support/cli.js';
 import { startEmulator, TEST_API_KEY } from './support/emulator.js';
 import { fleetLLM, REDIS_URL, startWorker, uniqueNames, workerArgs } from './support/fleet.js';
 
@@ -49,6 +49,7 @@ describe('assistant-host CLI', () => {
       ['prefix', 'ASSISTANT_PREFIX', 'ast'],
       ['queue', 'ASSISTANT_QUEUE', 'assistant-runs'],
       ['log-level', 'LOG_LEVEL', 'info'],
+      ['log-format', 'LOG_FORMAT', 'json'],
       ['http-host', 'WORKER_HTTP_HOST', '127.0.0.1'],
       ['http-port', 'WORKER_HTTP_PORT', '9464'],
       ['grace-ms', 'WORKER_GRACE_MS', '25000'],
@@ -125,11 +126,13 @@ describe('assistant-host CLI', () => {
     const env = { OPENAI_API_KEY: TEST_API_KEY, OPENAI_BASE_URL: fx.baseURL, REDIS_URL };
     // The same worker with --http-port 0 shows what the socket check sees when the port is on.
     const [worker, reference] = await Promise.all([
-      startCli(workerArgs(off, '-1'), /worker ready[^\n]*\n/, env),
+      startCli(workerArgs(off, '-1'), /"msg":"worker ready"[^\n]*\n/, env),
       startWorker(uniqueNames('http-on'), fx.baseURL),
     ]);
     try {
-      expect(worker.match[0]).not.toContain('health and metrics');
+      expect(logRecords(worker.output()).find((r) => r.msg === 'worker ready')).not.toHaveProperty(
+        'healthUrl',
+      );
       expect(listeningPorts(worker.child.pid!)).toEqual([]);
       expect(listeningPorts(reference.child.pid!)).toEqual([
         Number(new URL(reference.healthURL).port),
@@ -143,7 +146,7 @@ describe('assistant-host CLI', () => {
       }
       worker.child.kill('SIGTERM');
       expect(await exited(worker.child)).toBe(0);
-      expect(worker.output()).toMatch(/worker stopped; 0 run\(s\) handed back/);
+      expect(worker.output()).toMatch(/"handedBack":0,"msg":"worker stopped/);
     } finally {
       worker.child.kill('SIGKILL');
       await reference.stop();
@@ -152,11 +155,18 @@ describe('assistant-host CLI', () => {
   }, 60_000);
 
   it('runs the emulator until SIGTERM; the official SDK talks to it', async () => {
-    const { child, match } = await startCli(
+    const { child, match, output } = await startCli(
       ['emulator', '--port', '0'],
-      /listening on (http:\/\/\S+)/,
+      logLine('OpenAI-compatible emulator listening', 'url'),
     );
     try {
+      // A JSON line from pino, named after the command.
+      expect(logRecords(output())[0]).toMatchObject({
+        level: 30,
+        name: 'assistant-host emulator',
+        pid: child.pid,
+        assistantId: 'asst_emulator',
+      });
       const client = new OpenAI({ apiKey: 'sk-anything', baseURL: match[1]!, maxRetries: 0 });
       const response = await client.responses.create({
         model: 'emulator-1',

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { commands } from '../queues/cli.js';
+import { commands } from '../cli/program.js';
 
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 
@@ -42,12 +42,16 @@ describe('docker-compose.yml', () => {
 
   it("builds the package's image, whose entrypoint is the package's CLI", () => {
     const dockerfile = readFileSync(root('Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "dist\/queues\/cli\.js"\]/);
+    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "dist\/cli\/index\.js"\]/);
+    const manifest = JSON.parse(readFileSync(root('package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+    };
+    expect(manifest.bin['assistant-host']).toBe('./dist/cli/index.js');
     const build = JSON.parse(readFileSync(root('tsconfig.build.json'), 'utf8')) as {
       include: string[];
     };
-    expect(build.include).toEqual(expect.arrayContaining(['queues', 'examples']));
-    expect(existsSync(root('queues/cli.ts'))).toBe(true);
+    expect(build.include).toEqual(expect.arrayContaining(['cli', 'queues', 'examples']));
+    expect(existsSync(root('cli/index.ts'))).toBe(true);
   });
 
   for (const [name, service] of Object.entries(services)) {

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunError } from '../src/index.js';
 import { captureLogger, collect, SCRIPTS, userMessages } from './support/assistant.js';
-import { exited, startCli } from './support/cli.js';
+import { exited, logLine, logRecords, startCli } from './support/cli.js';
 import { TEST_API_KEY, useEmulator } from './support/emulator.js';
 import {
   fleetLLM,
@@ -253,7 +253,7 @@ describe('fleet faults', () => {
     const worker = await startWorker(names, fx.baseURL, ['--log-level', 'debug']);
     const board = await startCli(
       ['board', '--port', '0', '--queue', names.queue],
-      /board listening on (\S+)/,
+      logLine('board listening', 'url'),
       {
         REDIS_URL,
         BOARD_USER: 'board-admin',
@@ -324,5 +324,19 @@ describe('fleet faults', () => {
       expect(output).not.toContain(TEST_API_KEY);
       expect(output).not.toContain(BOARD_SECRET);
     }
+    // What was scanned is the services' pino output: every line a JSON record, the worker's at
+    // debug level from start to stop.
+    for (const service of [worker, board]) {
+      const lines = service.output().trimEnd().split('\n');
+      expect(logRecords(service.output())).toHaveLength(lines.length);
+    }
+    const workerLog = logRecords(worker.output());
+    expect(workerLog.map((r) => r.msg)).toEqual(
+      expect.arrayContaining([
+        'worker ready',
+        'worker stopped; unfinished runs handed back to the queue',
+      ]),
+    );
+    expect(workerLog.every((r) => r.name === 'assistant-host worker')).toBe(true);
   }, 60_000);
 });

@@ -115,7 +115,7 @@ describe('worker operations', () => {
       worker.child.kill('SIGTERM');
     });
     await reached;
-    await expect.poll(() => worker.output()).toMatch(/worker stopping/);
+    await expect.poll(() => worker.output()).toMatch(/"msg":"worker stopping/);
     const readyz = await health('/readyz');
     expect(readyz.status).toBe(503);
     expect(await readyz.text()).toBe('not ready\n');
@@ -129,7 +129,7 @@ describe('worker operations', () => {
     await llm.interrupt();
     expect(await ended).toBeInstanceOf(InterruptionError);
     expect(await worker.stop()).toBe(0);
-    expect(worker.output()).toMatch(/0 run\(s\) handed back/);
+    expect(worker.output()).toMatch(/"handedBack":0,"msg":"worker stopped/);
   });
 
   it('on SIGTERM stops taking jobs and lets the run in flight finish', async () => {
@@ -146,7 +146,7 @@ describe('worker operations', () => {
     await reply;
     expect(chunks.join('')).toBe(Array.from({ length: 30 }, (_, i) => `s${i}`).join(' '));
     expect(await worker.stop()).toBe(0);
-    expect(worker.output()).toMatch(/0 run\(s\) handed back/);
+    expect(worker.output()).toMatch(/"handedBack":0,"msg":"worker stopped/);
   });
 
   it('hands runs still going after the grace period back; another worker ends them cleanly', async () => {
@@ -160,7 +160,7 @@ describe('worker operations', () => {
     });
     await reached;
     const leftWith = await leaving.stop();
-    expect(leaving.output()).toMatch(/1 run\(s\) handed back/);
+    expect(leaving.output()).toMatch(/"handedBack":1,"msg":"worker stopped/);
     expect(leftWith).toBe(0);
     const error = await ended;
     const staying = await stayingStarted!;

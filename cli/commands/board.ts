@@ -1,7 +1,23 @@
-import { consoleLogger } from '../../src/logger.js';
-import { isLoopback, startBoard, type Board, type BoardAuth } from '../board.js';
-import { intSetting, REDIS_OPTION, settingName, UsageError, type Command } from '../cli-kit.js';
+import type { Board, BoardAuth } from '../../queues/board.js';
+import {
+  intSetting,
+  loadFor,
+  REDIS_OPTION,
+  settingName,
+  UsageError,
+  type Command,
+} from '../kit.js';
+import { commandLogger, LOG_OPTIONS } from '../log.js';
 import { waitForSignal } from './emulator.js';
+
+/** What the board needs beyond the plugin itself. */
+export const BOARD_PACKAGES = [
+  'bullmq',
+  'ioredis',
+  'express',
+  '@bull-board/api',
+  '@bull-board/express',
+] as const;
 
 export const boardCommand: Command = {
   name: 'board',
@@ -33,6 +49,7 @@ export const boardCommand: Command = {
       env: 'BOARD_READ_ONLY',
       default: false,
     },
+    ...LOG_OPTIONS,
   },
   async run(values) {
     const port = intSetting(this, values, 'port', 0, 65535);
@@ -44,7 +61,13 @@ export const boardCommand: Command = {
     if (queues.length === 0) {
       throw new UsageError(`${settingName(this, 'queue')}: expected at least one queue name`);
     }
+    const { pino: log, logger } = commandLogger(this, values);
     const auth = credentials(process.env);
+    const { isLoopback, startBoard } = await loadFor(
+      'assistant-host board',
+      BOARD_PACKAGES,
+      () => import('../../queues/board.js'),
+    );
     if (!auth && !isLoopback(host)) {
       throw new UsageError(
         `${settingName(this, 'host')}: refusing to listen on ${host} without credentials; set BOARD_USER and BOARD_PASSWORD or BOARD_TOKEN`,
@@ -58,7 +81,7 @@ export const boardCommand: Command = {
         host,
         port,
         readOnly: values['read-only'] === true,
-        logger: consoleLogger('warn'),
+        logger,
         ...(auth ? { auth } : {}),
       });
     } catch (error) {
@@ -72,9 +95,10 @@ export const boardCommand: Command = {
       }
       throw error;
     }
-    console.log(`board listening on ${board.url}${auth ? ` (${auth.kind} auth)` : ''}`);
+    log.info({ url: board.url, auth: auth?.kind ?? 'none' }, 'board listening');
     await waitForSignal();
     await board.close();
+    log.info('board stopped');
   },
 };
 

@@ -5,7 +5,7 @@ import {
   type ToolCall,
 } from '../../src/index.js';
 import { demoScripts, EmulatorServer } from '../../src/testing.js';
-import { intSetting, settingName, UsageError, type Command } from '../cli-kit.js';
+import { intSetting, settingName, UsageError, type Command } from '../kit.js';
 
 const weatherTool = {
   type: 'function' as const,

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { demoScripts, EmulatorServer, parseScriptRules, type Protocol } from '../../src/testing.js';
-import { intSetting, settingName, UsageError, type Command } from '../cli-kit.js';
+import { intSetting, settingName, UsageError, type Command } from '../kit.js';
+import { commandLogger, LOG_OPTIONS } from '../log.js';
 
 export const emulatorCommand: Command = {
   name: 'emulator',
@@ -36,9 +37,11 @@ export const emulatorCommand: Command = {
       env: 'EMULATOR_PROTOCOLS',
       default: 'assistants,responses',
     },
+    ...LOG_OPTIONS,
   },
   async run(values) {
     const port = intSetting(this, values, 'port', 0, 65535);
+    const { pino: log } = commandLogger(this, values);
     const tokenDelayMs = intSetting(this, values, 'token-delay-ms', 0, 60_000);
     const protocols = String(values.protocols)
       .split(',')
@@ -74,14 +77,17 @@ export const emulatorCommand: Command = {
       recordRequests: false,
     });
     const baseURL = await emulator.listen(port, String(values.host));
-    console.log(
-      `OpenAI-compatible emulator listening on ${baseURL.replace('127.0.0.1', String(values.host))}`,
-    );
-    console.log(
-      `Default assistant id: ${EmulatorServer.defaultAssistantId}. Any bearer key is accepted.`,
+    log.info(
+      {
+        url: baseURL.replace('127.0.0.1', String(values.host)),
+        assistantId: EmulatorServer.defaultAssistantId,
+        protocols,
+      },
+      'OpenAI-compatible emulator listening; any bearer key is accepted',
     );
     await waitForSignal();
     await emulator.close();
+    log.info('emulator stopped');
   },
 };
 

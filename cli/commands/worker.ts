@@ -1,9 +1,18 @@
 import OpenAI from 'openai';
-import { consoleLogger } from '../../src/logger.js';
-import { intSetting, REDIS_OPTION, settingName, UsageError, type Command } from '../cli-kit.js';
-import { startHealthServer } from '../health-server.js';
-import { RunWorker } from '../run-worker.js';
+import type { RunWorker } from '../../queues/run-worker.js';
+import {
+  intSetting,
+  loadFor,
+  REDIS_OPTION,
+  settingName,
+  UsageError,
+  type Command,
+} from '../kit.js';
+import { commandLogger, LOG_OPTIONS } from '../log.js';
 import { waitForSignal } from './emulator.js';
+
+/** What a worker needs beyond the plugin itself. */
+export const WORKER_PACKAGES = ['bullmq', 'ioredis', 'prom-client'] as const;
 
 export const workerCommand: Command = {
   name: 'worker',
@@ -29,12 +38,7 @@ export const workerCommand: Command = {
       env: 'ASSISTANT_QUEUE',
       default: 'assistant-runs',
     },
-    'log-level': {
-      type: 'string',
-      description: "'debug', 'info', 'warn' or 'error'",
-      env: 'LOG_LEVEL',
-      default: 'info',
-    },
+    ...LOG_OPTIONS,
     'http-host': {
       type: 'string',
       description: 'Address of /healthz, /readyz and /metrics',
@@ -63,13 +67,16 @@ export const workerCommand: Command = {
       throw new UsageError(
         'OPENAI_API_KEY: required; workers call OpenAI with the key from their own environment',
       );
-    const level = String(values['log-level']);
-    if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') {
-      throw new UsageError(
-        `--log-level (LOG_LEVEL): expected 'debug', 'info', 'warn' or 'error', got ${JSON.stringify(level)}`,
-      );
-    }
-    const logger = consoleLogger(level);
+    const { pino: log, logger } = commandLogger(this, values);
+    const [{ RunWorker }, { startHealthServer }] = await loadFor(
+      'assistant-host worker',
+      WORKER_PACKAGES,
+      () =>
+        Promise.all([
+          import('../../queues/run-worker.js'),
+          import('../../queues/health-server.js'),
+        ]),
+    );
     let worker: RunWorker;
     try {
       worker = new RunWorker({
@@ -102,14 +109,18 @@ export const workerCommand: Command = {
             registry: worker.metrics.registry,
             ready: () => worker.isReady(),
           });
-    console.log(
-      `worker ready: queue ${String(values.queue)}, concurrency ${concurrency}, pid ${process.pid}` +
-        (health ? `, health and metrics on ${health.url}` : ''),
+    log.info(
+      {
+        queue: String(values.queue),
+        concurrency,
+        ...(health ? { healthUrl: health.url } : {}),
+      },
+      'worker ready',
     );
     await waitForSignal();
-    console.log(`worker stopping: runs in flight may finish for ${graceMs} ms`);
+    log.info({ graceMs }, 'worker stopping: runs in flight may finish');
     const handedBack = await worker.close(graceMs);
     await health?.close();
-    console.log(`worker stopped; ${handedBack} run(s) handed back to the queue`);
+    log.info({ handedBack }, 'worker stopped; unfinished runs handed back to the queue');
   },
 };

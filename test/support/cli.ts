@@ -3,7 +3,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = fileURLToPath(new URL('../../queues/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/index.ts', import.meta.url));
 
 export interface CliResult {
   code: number;
@@ -84,6 +84,35 @@ export async function startCli(
     child.once('exit', early);
   });
   return { child, match, output: () => output };
+}
+
+/** One line a service command logged: pino's JSON. */
+export interface LogRecord {
+  level: number;
+  time: number;
+  pid: number;
+  name: string;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** The JSON lines of `output` (pino's records); other lines are left out. */
+export function logRecords(output: string): LogRecord[] {
+  return output.split('\n').flatMap((line) => {
+    if (!line.startsWith('{')) return [];
+    try {
+      return [JSON.parse(line) as LogRecord];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** A regular expression for the JSON line whose message starts with `msg`, capturing `field`. */
+export function logLine(msg: string, field: string): RegExp {
+  const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // pino writes the message last, after the fields.
+  return new RegExp(`"${escaped(field)}":"([^"]+)"[^\\n]*"msg":"${escaped(msg)}`);
 }
 
 export function exited(child: ChildProcess): Promise<number | null> {

@@ -8,10 +8,10 @@ import { Redis } from 'ioredis';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { AssistantLLM, type AssistantOptions } from '../../src/index.js';
 import { EmulatorServer } from '../../src/testing.js';
-import type { RedisTransportOptions } from '../../queues/redis-transport.js';
+import type { RedisTransportOptions } from '../../queues/index.js';
 import { TEST_API_KEY } from './api-key.js';
 import type { Api } from './assistant.js';
-import { exited, startCli, type StartOptions } from './cli.js';
+import { exited, logLine, startCli, type StartOptions } from './cli.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -49,8 +49,9 @@ export function workerArgs(names: FleetNames, httpPort = '0'): string[] {
     names.queue,
     '--prefix',
     names.prefix,
+    // info: the level of the worker's lifecycle lines ("worker ready"), which tests wait for.
     '--log-level',
-    'warn',
+    'info',
     '--http-port',
     httpPort,
   ];
@@ -70,7 +71,7 @@ export async function startWorker(
 ): Promise<WorkerProcess> {
   const { child, output, match } = await startCli(
     [...workerArgs(names), ...extra],
-    /worker ready.*health and metrics on (\S+)/,
+    logLine('worker ready', 'healthUrl'),
     { OPENAI_API_KEY: TEST_API_KEY, OPENAI_BASE_URL: baseURL, REDIS_URL, ...env },
     start,
   );
