@@ -64,7 +64,7 @@ export const boardCommand: Command = {
     const { pino: log, logger } = commandLogger(this, values);
     const auth = credentials(process.env);
     const { isLoopback, startBoard } = await loadFor(
-      'assistant-host board',
+      'the board',
       BOARD_PACKAGES,
       () => import('../../queues/board.js'),
     );
@@ -95,8 +95,9 @@ export const boardCommand: Command = {
       }
       throw error;
     }
+    const signalled = waitForSignal();
     log.info({ url: board.url, auth: auth?.kind ?? 'none' }, 'board listening');
-    await waitForSignal();
+    await signalled;
     await board.close();
     log.info('board stopped');
   },

@@ -77,6 +77,8 @@ export const emulatorCommand: Command = {
       recordRequests: false,
     });
     const baseURL = await emulator.listen(port, String(values.host));
+    // Listening for signals before saying "listening", so a SIGTERM right after it is graceful.
+    const signalled = waitForSignal();
     log.info(
       {
         url: baseURL.replace('127.0.0.1', String(values.host)),
@@ -85,7 +87,7 @@ export const emulatorCommand: Command = {
       },
       'OpenAI-compatible emulator listening; any bearer key is accepted',
     );
-    await waitForSignal();
+    await signalled;
     await emulator.close();
     log.info('emulator stopped');
   },

@@ -69,7 +69,7 @@ export const workerCommand: Command = {
       );
     const { pino: log, logger } = commandLogger(this, values);
     const [{ RunWorker }, { startHealthServer }] = await loadFor(
-      'assistant-host worker',
+      'the worker',
       WORKER_PACKAGES,
       () =>
         Promise.all([
@@ -109,6 +109,7 @@ export const workerCommand: Command = {
             registry: worker.metrics.registry,
             ready: () => worker.isReady(),
           });
+    const signalled = waitForSignal();
     log.info(
       {
         queue: String(values.queue),
@@ -117,7 +118,7 @@ export const workerCommand: Command = {
       },
       'worker ready',
     );
-    await waitForSignal();
+    await signalled;
     log.info({ graceMs }, 'worker stopping: runs in flight may finish');
     const handedBack = await worker.close(graceMs);
     await health?.close();
