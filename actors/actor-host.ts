@@ -8,6 +8,7 @@ import { defaultLogger, type Logger } from '../src/logger.js';
 import { ActorLLM } from './actor-llm.js';
 import { SessionActor, type ActivationFactory, type StopMode } from './session-actor.js';
 
+/** Options of an ActorHost. */
 export interface ActorHostOptions {
   /** Builds an activation, e.g. an AssistantLLM with a fleet transport for this session. */
   create: ActivationFactory;
@@ -24,13 +25,17 @@ export interface ActorHostOptions {
   logger?: Logger;
 }
 
-interface Entry {
+/** A session's actor, and the LLM to give its AgentSession. */
+export interface ActorEntry {
+  /** The session's actor. */
   actor: SessionActor;
+  /** The `llm.LLM` that forwards to the actor's activation. */
   llm: ActorLLM;
 }
 
+/** The session actors of one agent process, by session id. */
 export class ActorHost {
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new Map<string, ActorEntry>();
   /** sid → thread id of stopped actors, oldest first. */
   readonly #pastThreads = new Map<string, string>();
   readonly #sweeper: NodeJS.Timeout;
@@ -48,7 +53,7 @@ export class ActorHost {
   }
 
   /** The session's actor and the LLM to give its AgentSession; created if absent. */
-  actor(identity: SessionIdentity): Entry {
+  actor(identity: SessionIdentity): ActorEntry {
     const sid = sessionId(identity);
     let entry = this.#entries.get(sid);
     if (!entry) {

@@ -6,10 +6,10 @@ import { DEFAULT_API_CONNECT_OPTIONS, llm, type LLMMetrics } from '@livekit/agen
 import type { AssistantLLM } from '../src/assistant-llm.js';
 import type { SessionActor } from './session-actor.js';
 
-type ChatOptions = Parameters<AssistantLLM['chat']>[0];
 /** The framework's llm 'error' event payload. */
 type ErrorEvent = Parameters<llm.LLMCallbacks['error']>[0];
 
+/** The `llm.LLM` an AgentSession holds for a participant; it forwards to the actor's activation. */
 export class ActorLLM extends llm.LLM {
   readonly #actor: SessionActor;
 
@@ -30,7 +30,7 @@ export class ActorLLM extends llm.LLM {
     return 'openai';
   }
 
-  chat(options: ChatOptions): llm.LLMStream {
+  chat(options: Parameters<AssistantLLM['chat']>[0]): llm.LLMStream {
     return this.#actor.activate().chat({ connOptions: DEFAULT_API_CONNECT_OPTIONS, ...options });
   }
 

@@ -6,7 +6,7 @@
 export { createAssistantAgent } from './agent.js';
 export type { AssistantAgentOptions } from './agent.js';
 export { ActorHost } from './actor-host.js';
-export type { ActorHostOptions } from './actor-host.js';
+export type { ActorEntry, ActorHostOptions } from './actor-host.js';
 export { ActorLLM } from './actor-llm.js';
 export { SessionActor } from './session-actor.js';
 export type { ActivationFactory, StopMode } from './session-actor.js';

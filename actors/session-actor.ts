@@ -13,8 +13,10 @@ export type ActivationFactory = (
   hints: { threadId?: string },
 ) => AssistantLLM;
 
+/** What stopping an actor does to a run in flight: cancel it, or let it finish. */
 export type StopMode = 'cancel' | 'finish';
 
+/** The actor of one room participant: owns their session, and an AssistantLLM activation while active. */
 export class SessionActor {
   readonly sid: string;
   #activation: AssistantLLM | null = null;

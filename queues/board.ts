@@ -17,9 +17,11 @@ import { redisOptions, type RedisConnection } from './connection.js';
 import type { RunJobData, RunJobResult } from './job.js';
 import { DEFAULT_QUEUE } from './keys.js';
 
+/** The board's credentials: basic auth, or a bearer token. */
 export type BoardAuth =
   { kind: 'basic'; user: string; password: string } | { kind: 'bearer'; token: string };
 
+/** Options of startBoard(). */
 export interface BoardOptions {
   redis: RedisConnection;
   /** BullMQ queue names. Default ['assistant-runs']. */
@@ -36,6 +38,7 @@ export interface BoardOptions {
   logger?: Logger;
 }
 
+/** A running board. */
 export interface Board {
   /** The board's address, ending in '/'. */
   url: string;
@@ -52,6 +55,7 @@ export interface RunSummary {
   error?: string;
 }
 
+/** True for an address only this machine can reach (127.x, ::1, localhost). */
 export function isLoopback(host: string): boolean {
   const bare = host.replace(/^\[(.*)\]$/, '$1');
   if (bare === 'localhost' || bare === '::1') return true;
@@ -59,6 +63,7 @@ export function isLoopback(host: string): boolean {
   return isIPv4(v4) && v4.startsWith('127.');
 }
 
+/** Serves Bull Board for the run queues over HTTP; resolves once it listens. */
 export async function startBoard(options: BoardOptions): Promise<Board> {
   // IPv6 hosts may come bracketed, as in URLs; listen() wants them bare.
   const host = (options.host ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1');
@@ -154,6 +159,7 @@ function withSummary(job: Job): Job {
   return job;
 }
 
+/** The board's summary of a run job: session, status, thread, queue wait, duration, error. */
 export function runSummary(job: Job<Partial<RunJobData>, RunJobResult | null>): RunSummary {
   const result = job.returnvalue ?? undefined;
   const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<RunJobResult>;

@@ -1,6 +1,7 @@
 /** Redis connection settings shared by rooms and workers. */
 import type { RedisOptions } from 'ioredis';
 
+/** A Redis URL (redis://, rediss://) or ioredis options. */
 export type RedisConnection = string | RedisOptions;
 
 /** ioredis options from a URL or options; BullMQ needs maxRetriesPerRequest: null. */

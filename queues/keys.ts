@@ -17,7 +17,9 @@ import { KEY_PREFIX_PATTERN } from '../src/fleet-mode.js';
 
 export { sessionId, type SessionIdentity } from '../src/session.js';
 
+/** The key prefix rooms and workers use unless told otherwise. */
 export const DEFAULT_PREFIX = 'ast';
+/** The BullMQ queue rooms and workers use unless told otherwise. */
 export const DEFAULT_QUEUE = 'assistant-runs';
 
 /** How long keys live. Everything expires: nothing in Redis grows without bound. */
@@ -46,6 +48,7 @@ export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID_ONLY.test(value);
 }
 
+/** The Redis keys of fleet mode under one prefix (see the table above). */
 export class Keys {
   constructor(readonly prefix: string = DEFAULT_PREFIX) {
     if (!KEY_PREFIX_PATTERN.test(prefix)) {

@@ -22,6 +22,7 @@ function promClient(): typeof PromClient {
   return loaded;
 }
 
+/** A worker's Prometheus metrics, in their own registry (served at /metrics by the worker command). */
 export class WorkerMetrics {
   readonly #prom = promClient();
   readonly registry = new this.#prom.Registry();

@@ -26,11 +26,15 @@ export type { RunFailure, RunFailureCode } from './failures.js';
 export type {
   BuiltInTool,
   BuiltInToolType,
+  CodeInterpreterOutput,
   CodeInterpreterTool,
   CodeInterpreterToolCall,
+  FileSearchRankingOptions,
+  FileSearchResult,
   FileSearchTool,
   FileSearchToolCall,
   FunctionParameters,
+  JsonSchemaProperty,
   FunctionTool,
   FunctionToolCall,
   ToolCall,
@@ -48,5 +52,5 @@ export { InMemoryTransport } from './transport.js';
 export type { RunChannel, RunTransport } from './transport.js';
 export type { FleetTransportOptions } from './fleet-mode.js';
 export type { SessionIdentity } from './session.js';
-export type { Logger, PinoLike } from './logger.js';
+export type { Logger, LogLevel, PinoLike } from './logger.js';
 export { consoleLogger, pinoLogger } from './logger.js';

@@ -28,13 +28,16 @@ export interface PinoLike {
   error(fields: object, message: string): void;
 }
 
-const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+/** A level of the plugin's Logger. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 /** Console logger from `level` up; the default is 'warn'. */
-export function consoleLogger(level: (typeof LEVELS)[number] = 'warn'): Logger {
+export function consoleLogger(level: LogLevel = 'warn'): Logger {
   const min = LEVELS.indexOf(level);
   const write =
-    (at: (typeof LEVELS)[number]) =>
+    (at: LogLevel) =>
     (message: string, fields?: Record<string, unknown>): void => {
       if (LEVELS.indexOf(at) < min) return;
       const line = `[assistant] ${at}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`;

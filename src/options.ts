@@ -70,6 +70,7 @@ export interface ResponsesApiOptions extends AssistantCommonOptions {
   fileSearch?: { vectorStoreIds: string[] };
 }
 
+/** AssistantLLM's options: the Assistants API (the default) or the Responses API. */
 export type AssistantOptions = AssistantsApiOptions | ResponsesApiOptions;
 
 /** OpenAI accepts at most this many characters in one message. */

@@ -4,17 +4,21 @@
  */
 import { ConfigError } from './errors.js';
 
+/** The kinds of tool an assistant can use. */
 export type BuiltInToolType = 'code_interpreter' | 'file_search' | 'function';
 
+/** The code_interpreter tool: the model runs Python on OpenAI's side. */
 export interface CodeInterpreterTool {
   type: 'code_interpreter';
 }
 
+/** How file_search ranks its results. */
 export interface FileSearchRankingOptions {
   score_threshold?: number;
   ranker?: 'auto' | 'semantic' | 'lexical';
 }
 
+/** The file_search tool: the model searches the assistant's vector stores. */
 export interface FileSearchTool {
   type: 'file_search';
   file_search?: {
@@ -31,6 +35,7 @@ export interface FunctionParameters {
   [keyword: string]: unknown;
 }
 
+/** One property of a function's parameters (a JSON Schema). */
 export interface JsonSchemaProperty {
   type?: string | string[];
   description?: string;
@@ -39,6 +44,7 @@ export interface JsonSchemaProperty {
   [keyword: string]: unknown;
 }
 
+/** A function the model may call; its output comes from onToolCallCreated or an Agent's tool. */
 export interface FunctionTool {
   type: 'function';
   function: {
@@ -49,23 +55,28 @@ export interface FunctionTool {
   };
 }
 
+/** A tool definition, as `tools` and process()'s `runTools` take it. */
 export type BuiltInTool = CodeInterpreterTool | FileSearchTool | FunctionTool;
 
+/** The model calls a function: `arguments` is its JSON text, as the model wrote it. */
 export interface FunctionToolCall {
   id: string;
   type: 'function';
   function: { name: string; arguments: string };
 }
 
+/** What a code_interpreter call produced: its logs or an image file. */
 export type CodeInterpreterOutput =
   { type: 'logs'; logs: string } | { type: 'image'; image: { file_id: string } };
 
+/** A code_interpreter step: the code and what it printed (reported, not answered). */
 export interface CodeInterpreterToolCall {
   id: string;
   type: 'code_interpreter';
   code_interpreter: { input: string; outputs: CodeInterpreterOutput[] };
 }
 
+/** One file_search hit. */
 export interface FileSearchResult {
   file_id: string;
   file_name: string;
@@ -73,12 +84,14 @@ export interface FileSearchResult {
   text?: string;
 }
 
+/** A file_search step: the queries and the hits (reported, not answered). */
 export interface FileSearchToolCall {
   id: string;
   type: 'file_search';
   file_search: { queries: string[]; results: FileSearchResult[] };
 }
 
+/** A tool call the model made, as onToolCallCreated receives it. */
 export type ToolCall = FunctionToolCall | CodeInterpreterToolCall | FileSearchToolCall;
 
 /**

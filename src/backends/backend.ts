@@ -7,6 +7,7 @@ import OpenAI from 'openai';
 import type { RunEventBody, ToolOutput } from '../events.js';
 import type { BuiltInTool } from '../tools.js';
 
+/** The OpenAI protocol a backend speaks: the Assistants API v2 or Responses + Conversations. */
 export type ApiKind = 'assistants' | 'responses';
 
 /** One turn: the user's message on a thread, with per-run instructions and tools. */
@@ -35,6 +36,7 @@ export interface BackendRun extends AsyncIterable<RunEventBody> {
   cancel(): Promise<void>;
 }
 
+/** Speaks one OpenAI protocol: starts runs and turns their streams into run events. */
 export interface Backend {
   readonly api: ApiKind;
   startRun(request: RunRequest): BackendRun;
@@ -50,6 +52,7 @@ export interface Backend {
 /** The metadata key that carries RunRequest.tag upstream. */
 export const TAG_KEY = 'assistant_run';
 
+/** Time limits of a run, shared by both backends. */
 export interface BackendRunOptions {
   /** Waiting longer than this for tool outputs cancels the run. Default 120 s. */
   toolOutputTimeoutMs: number;

@@ -9,9 +9,12 @@ import {
   type ScriptSelector,
 } from './script.js';
 
+/** An OpenAI protocol the local server can serve. */
 export type Protocol = 'assistants' | 'responses';
 
+/** A server-sent event the local server streamed, with the run it belonged to. */
 export interface CapturedEvent extends SseEvent {
+  /** The protocol whose stream carried it. */
   protocol: Protocol;
 }
 

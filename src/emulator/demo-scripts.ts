@@ -4,6 +4,7 @@
  */
 import type { ScriptRule } from './script.js';
 
+/** The scripts of `npm run demo` (weather, knowledge base, code, a long story); the CLI's emulator serves them by default. */
 export function demoScripts(): ScriptRule[] {
   return [
     {

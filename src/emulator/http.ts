@@ -74,6 +74,7 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
+/** A server-sent event: its name and its data. */
 export interface SseEvent {
   /** SSE `event:` name (the Assistants protocol names every event; Responses repeats `type`). */
   event: string;

@@ -1,6 +1,7 @@
 export { EmulatorServer } from './server.js';
 export type { EmulatorOptions, RecordedRequest } from './server.js';
 export type { CapturedEvent, Protocol } from './context.js';
+export type { SseEvent } from './http.js';
 export type {
   Script,
   ScriptContext,

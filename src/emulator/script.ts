@@ -17,14 +17,17 @@ export interface ScriptContext {
   toolOutputs: Array<{ callId: string; output: string }>;
 }
 
+/** Text a step streams: fixed, or made from what the run has seen so far. */
 export type TextSource = string | ((context: ScriptContext) => string);
 
+/** A function call a script makes the model ask for. */
 export interface ScriptedFunctionCall {
   name: string;
   /** Object arguments are JSON-encoded; a string is sent as is (it may be malformed on purpose). */
   arguments: string | Record<string, unknown>;
 }
 
+/** One step of a script: text, tool calls, a failure, or a fault of the connection. */
 export type ScriptStep =
   /** Streams text, one word per delta. */
   | { text: TextSource }
@@ -46,6 +49,7 @@ export type ScriptStep =
   /** Nothing is sent for this long. */
   | { stallMs: number };
 
+/** What the emulated model does for one run, step by step. */
 export interface Script {
   steps: ScriptStep[];
   /** Delay before each text delta; overrides the server's `tokenDelayMs`. */
@@ -57,6 +61,7 @@ export interface Script {
   failRequests?: { status: number; times: number; retryAfterSeconds?: number; message?: string };
 }
 
+/** Chooses a script for the requests it matches: all the fields given must match. */
 export interface ScriptRule {
   /** Substring of, or pattern for, the newest user message. */
   message?: string | RegExp;

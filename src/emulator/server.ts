@@ -11,6 +11,7 @@ import { HttpError, readJson, sendError } from './http.js';
 import { ResponsesProtocol } from './responses.js';
 import type { ScriptRule } from './script.js';
 
+/** Options of the local server. */
 export interface EmulatorOptions {
   /** Rules choosing a script per request; the first match wins. */
   scripts?: ScriptRule[];
@@ -26,6 +27,7 @@ export interface EmulatorOptions {
   recordEvents?: boolean;
 }
 
+/** A request the local server received, with the status it answered. */
 export interface RecordedRequest {
   method: string;
   path: string;
@@ -33,22 +35,23 @@ export interface RecordedRequest {
   status?: number;
 }
 
+/** The local OpenAI-compatible server: listen(), point the SDK's baseURL at it, close(). */
 export class EmulatorServer {
   readonly requests: RecordedRequest[] = [];
   readonly events: CapturedEvent[] = [];
-  readonly assistants: AssistantsProtocol;
-  readonly responses: ResponsesProtocol;
+  readonly #assistants: AssistantsProtocol;
+  readonly #responses: ResponsesProtocol;
   readonly scripts: ScriptRule[];
-  private readonly protocols: Set<Protocol>;
-  private readonly context: EmulatorContext;
-  private server: Server | null = null;
-  private readonly options: EmulatorOptions;
+  readonly #protocols: Set<Protocol>;
+  readonly #context: EmulatorContext;
+  #server: Server | null = null;
+  readonly #options: EmulatorOptions;
 
   constructor(options: EmulatorOptions = {}) {
-    this.options = options;
+    this.#options = options;
     this.scripts = options.scripts ?? [];
-    this.protocols = new Set(options.protocols ?? ['assistants', 'responses']);
-    this.context = new EmulatorContext(
+    this.#protocols = new Set(options.protocols ?? ['assistants', 'responses']);
+    this.#context = new EmulatorContext(
       this.scripts,
       {
         tokenDelayMs: options.tokenDelayMs ?? 0,
@@ -58,8 +61,8 @@ export class EmulatorServer {
         if (options.recordEvents !== false) this.events.push(event);
       },
     );
-    this.assistants = new AssistantsProtocol(this.context);
-    this.responses = new ResponsesProtocol(this.context);
+    this.#assistants = new AssistantsProtocol(this.#context);
+    this.#responses = new ResponsesProtocol(this.#context);
   }
 
   /** The assistant every emulator has, for examples that need an id. */
@@ -72,12 +75,13 @@ export class EmulatorServer {
     instructions?: string;
     tools?: unknown[];
   }): string {
-    return this.assistants.createAssistant(definition as Record<string, unknown>, definition.id).id;
+    return this.#assistants.createAssistant(definition as Record<string, unknown>, definition.id)
+      .id;
   }
 
   /** Stores a prompt for the Responses API's `prompt: { id }`. */
   addPrompt(id: string, prompt: { instructions: string; model?: string }): void {
-    this.responses.prompts.set(id, prompt);
+    this.#responses.prompts.set(id, prompt);
   }
 
   /** Adds a rule in front of the others. */
@@ -86,7 +90,7 @@ export class EmulatorServer {
   }
 
   async listen(port = 0, host = '127.0.0.1'): Promise<string> {
-    const server = createServer((req, res) => void this.dispatch(req, res));
+    const server = createServer((req, res) => void this.#dispatch(req, res));
     // Idle connections are the client's to close (undici does after 4 s). A server that closes
     // one can race a request the client has just sent on it, which then fails with ECONNRESET.
     server.keepAliveTimeout = 0;
@@ -94,20 +98,20 @@ export class EmulatorServer {
       server.once('error', reject);
       server.listen(port, host, resolve);
     });
-    this.server = server;
+    this.#server = server;
     return this.baseURL;
   }
 
   get baseURL(): string {
-    if (!this.server) throw new Error('The emulator is not listening; call listen() first.');
-    const { port } = this.server.address() as AddressInfo;
+    if (!this.#server) throw new Error('The emulator is not listening; call listen() first.');
+    const { port } = this.#server.address() as AddressInfo;
     return `http://127.0.0.1:${port}/v1`;
   }
 
   async close(): Promise<void> {
-    const server = this.server;
+    const server = this.#server;
     if (!server) return;
-    this.server = null;
+    this.#server = null;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -118,7 +122,7 @@ export class EmulatorServer {
     this.events.length = 0;
   }
 
-  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://emulator');
     const method = req.method ?? 'GET';
     let record: RecordedRequest | undefined;
@@ -133,14 +137,14 @@ export class EmulatorServer {
         );
       }
       const body = await readJson(req);
-      if (this.options.recordRequests !== false) {
+      if (this.#options.recordRequests !== false) {
         record = { method, path: url.pathname, body };
         this.requests.push(record);
       }
       const segments = url.pathname.split('/').filter(Boolean);
       if (segments[0] !== 'v1') throw new HttpError(404, `Invalid URL (${method} ${url.pathname})`);
       const path = segments.slice(1);
-      const handled = await this.route(method, path, body, url.searchParams, res);
+      const handled = await this.#route(method, path, body, url.searchParams, res);
       if (!handled) throw new HttpError(404, `Invalid URL (${method} ${url.pathname})`);
     } catch (error) {
       const httpError =
@@ -153,7 +157,7 @@ export class EmulatorServer {
     }
   }
 
-  private async route(
+  async #route(
     method: string,
     path: string[],
     body: Record<string, unknown>,
@@ -162,12 +166,12 @@ export class EmulatorServer {
   ): Promise<boolean> {
     const root = path[0];
     if (root === 'assistants' || root === 'threads') {
-      if (!this.protocols.has('assistants')) return false;
-      return this.assistants.handle(method, path, body, query, res);
+      if (!this.#protocols.has('assistants')) return false;
+      return this.#assistants.handle(method, path, body, query, res);
     }
     if (root === 'responses' || root === 'conversations') {
-      if (!this.protocols.has('responses')) return false;
-      return this.responses.handle(method, path, body, query, res);
+      if (!this.#protocols.has('responses')) return false;
+      return this.#responses.handle(method, path, body, query, res);
     }
     if (root === 'models' && method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json' });
