@@ -10,7 +10,7 @@
  *
  *   --runs N      timed processes per entry (default 15); the median is reported
  *   --entry PATH  a built entry to measure (repeatable; default dist/src/index.js and the
- *                 ./agent entry)
+ *                 ./agent entry); several entries take turns, sample by sample
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -67,24 +67,29 @@ function main(): void {
   });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs: expected a whole number ≥ 1');
-  const defaults = ['dist/src/index.js', 'dist/actors/index.js', 'dist/actors/agent.js'].filter(
-    (p) => existsSync(resolve(ROOT, p)),
+  const entries = (values.entry ?? ['dist/src/index.js', 'dist/actors/index.js']).map((p) =>
+    resolve(ROOT, p),
   );
-  const entries = (values.entry ?? defaults.slice(0, 2)).map((p) => resolve(ROOT, p));
   for (const entry of entries) {
     if (!existsSync(entry)) throw new Error(`${entry} does not exist; run npm run build first`);
+  }
+  for (const entry of entries) timedImport(entry); // warms the file system cache
+  // Entries take turns, so the machine's noise falls on all of them alike.
+  const times = new Map<string, number[]>(entries.map((e) => [e, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const entry of entries) times.get(entry)!.push(timedImport(entry));
   }
   console.log(
     `| entry | import time, median of ${runs} (ms) | min | max | modules | of them fleet packages |`,
   );
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const entry of entries) {
-    timedImport(entry); // warms the file system cache
-    const times = Array.from({ length: runs }, () => timedImport(entry));
+    const samples = times.get(entry)!;
     const counted = census(entry);
+    const name = entry.startsWith(ROOT) ? entry.slice(ROOT.length) : entry;
     console.log(
-      `| ${entry.slice(ROOT.length)} | ${median(times).toFixed(1)} | ${Math.min(...times).toFixed(1)} | ` +
-        `${Math.max(...times).toFixed(1)} | ${counted.modules} | ${counted.fleet} |`,
+      `| ${name} | ${median(samples).toFixed(1)} | ${Math.min(...samples).toFixed(1)} | ` +
+        `${Math.max(...samples).toFixed(1)} | ${counted.modules} | ${counted.fleet} |`,
     );
   }
 }
