@@ -7,7 +7,7 @@
 import { ActorHost } from '../actors/actor-host.js';
 import { ActorLLM } from '../actors/actor-llm.js';
 import { SessionActor } from '../actors/session-actor.js';
-import { sessionId, type SessionIdentity } from '../queues/keys.js';
+import { sessionId, type SessionIdentity } from '../src/session.js';
 import { AssistantLLM } from '../src/index.js';
 import { EmulatorServer } from '../src/testing.js';
 
