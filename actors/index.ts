@@ -10,6 +10,7 @@ export type { ActorEntry, ActorHostOptions } from './actor-host.js';
 export { ActorLLM } from './actor-llm.js';
 export { SessionActor } from './session-actor.js';
 export type { ActivationFactory, StopMode } from './session-actor.js';
+export type { Audience } from './room-mux.js';
 export { bindRoom } from './room-binding.js';
 export type {
   ConversationHandle,

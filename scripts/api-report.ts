@@ -79,10 +79,19 @@ function config(types: string, report: string): IConfigFile {
 }
 
 /**
- * Files being rewritten on another branch (issue 12's room multiplexer), whose exports get their
- * doc comments there. Remove an entry once its file is merged.
+ * Files another branch owns (issue 12's room multiplexer): their undocumented exports and the
+ * private types they name are waived here, and counted in the output, until that branch
+ * documents them. Remove an entry once its file passes without it.
  */
-const DOCS_PENDING = ['dist/actors/agent.d.ts', 'dist/actors/room-binding.d.ts'];
+const PENDING = ['dist/actors/agent.d.ts', 'dist/actors/room-binding.d.ts'];
+
+function isPending(message: ExtractorMessage): boolean {
+  const file = message.sourceFilePath ?? '';
+  return (
+    (message.messageId === 'ae-undocumented' || message.messageId === 'ae-forgotten-export') &&
+    PENDING.some((pending) => file.endsWith(pending))
+  );
+}
 
 /**
  * ae-undocumented is raised for every member of every interface and class; the rule here is that
@@ -92,7 +101,6 @@ function isExportWithoutDocs(message: ExtractorMessage): boolean {
   const file = message.sourceFilePath;
   const line = message.sourceFileLine;
   if (!file || !line) return true;
-  if (DOCS_PENDING.some((pending) => file.endsWith(pending))) return false;
   const text = readFileSync(file, 'utf8').split('\n')[line - 1] ?? '';
   return text.startsWith('export ');
 }
@@ -134,6 +142,7 @@ function main(): number {
       packageJsonFullPath: join(ROOT, 'package.json'),
     });
     const problems: string[] = [];
+    const waived: string[] = [];
     const result = Extractor.invoke(prepared, {
       localBuild: update,
       messageCallback: (message: ExtractorMessage) => {
@@ -147,6 +156,10 @@ function main(): number {
           exportedByMain(message, main)
         )
           return;
+        if (isPending(message)) {
+          waived.push(message.formatMessageWithLocation(ROOT));
+          return;
+        }
         if (
           message.logLevel === ExtractorLogLevel.Error ||
           message.logLevel === ExtractorLogLevel.Warning
@@ -160,6 +173,12 @@ function main(): number {
       problems.length > 0 ? 'problems' : changed ? (update ? 'updated' : 'changed') : 'unchanged';
     console.log(`${entry.padEnd(10)} api/${report}.api.md: ${status}`);
     for (const problem of problems) console.log(`  ${problem}`);
+    if (waived.length > 0) {
+      console.log(
+        `  ${waived.length} waived in files another branch owns (PENDING in scripts/api-report.ts):`,
+      );
+      for (const note of waived) console.log(`    ${note}`);
+    }
     if (problems.length > 0 || (changed && !update)) failed = true;
     main ??= mainExports();
   }
