@@ -55,7 +55,8 @@ function config(types: string, report: string): IConfigFile {
       enabled: true,
       reportFileName: report,
       reportFolder: '<projectFolder>/api/',
-      reportTempFolder: '<projectFolder>/dist/api-report/',
+      // Not under dist/, which is published.
+      reportTempFolder: '<projectFolder>/node_modules/.cache/api-report/',
     },
     docModel: { enabled: false },
     dtsRollup: { enabled: false },
@@ -105,10 +106,10 @@ function isExportWithoutDocs(message: ExtractorMessage): boolean {
   return text.startsWith('export ');
 }
 
-/** Names the main entry exports, read from its report (made first, in dist/api-report/). */
+/** Names the main entry exports, read from its report (made first, in the temp folder). */
 function mainExports(): Set<string> {
   const report = readFileSync(
-    join(ROOT, 'dist/api-report', `${ENTRIES[0]!.report}.api.md`),
+    join(ROOT, 'node_modules/.cache/api-report', `${ENTRIES[0]!.report}.api.md`),
     'utf8',
   );
   const names = report.matchAll(
