@@ -5,6 +5,7 @@
  */
 import { FAILURES, type RunFailure, type RunFailureCode } from './failures.js';
 
+/** The base of every error the plugin raises; `code` says which failure it was. */
 export class AssistantError extends Error {
   /** OpenAI's error code when there was one (for example `rate_limit_exceeded`). */
   readonly code: string | undefined;

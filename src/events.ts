@@ -6,12 +6,14 @@
 import type { RunFailure } from './failures.js';
 import type { ToolCall, FunctionToolCall } from './tools.js';
 
+/** Tokens a run used. */
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
 }
 
+/** A run event without its sequence number, as a backend produces it. */
 export type RunEventBody =
   /** A thread (or conversation) was created for this session before the run started. */
   | { type: 'thread.created'; threadId: string }
@@ -26,6 +28,7 @@ export type RunEventBody =
   | RunFailure
   | { type: 'run.cancelled'; runId?: string };
 
+/** The `type` of a run event. */
 export type RunEventType = RunEventBody['type'];
 
 /** An event as it travels: the body plus its position in the run's stream (from 1). */

@@ -26,6 +26,7 @@ export const RUN_FAILURE_CODES = [
   'lock_lost',
 ] as const;
 
+/** Why a run failed: one of RUN_FAILURE_CODES. */
 export type RunFailureCode = (typeof RUN_FAILURE_CODES)[number];
 
 /** The `run.failed` event. Build it with the functions below. */

@@ -48,6 +48,7 @@ export type { AssistantsBackendOptions } from './backends/assistants.js';
 export { ResponsesBackend } from './backends/responses.js';
 export type { ResponsesBackendOptions, StoredPromptRef } from './backends/responses.js';
 export type { BackendRunOptions } from './backends/backend.js';
+export type { BackendOptions } from './backends/run-loop.js';
 export { InMemoryTransport } from './transport.js';
 export type { RunChannel, RunTransport } from './transport.js';
 export type { FleetTransportOptions } from './fleet-mode.js';

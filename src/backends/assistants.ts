@@ -22,12 +22,14 @@ import type { BuiltInTool, FunctionToolCall, ToolCall } from '../tools.js';
 import { TAG_KEY, sleep, type Backend, type BackendRun, type RunRequest } from './backend.js';
 import { RunLoop, withLogger, type BackendOptions } from './run-loop.js';
 
+/** What the Assistants API backend needs: a client, the assistant and the run limits. */
 export interface AssistantsBackendOptions extends BackendOptions {
   assistantId: string;
 }
 
 const TERMINAL: Run['status'][] = ['cancelled', 'failed', 'completed', 'expired', 'incomplete'];
 
+/** The Assistants API v2 backend: threads, runs and their streams. */
 export class AssistantsBackend implements Backend {
   readonly api = 'assistants' as const;
   readonly #options: AssistantsBackendOptions & { logger: Logger };

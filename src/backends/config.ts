@@ -8,6 +8,7 @@ import { AssistantsBackend } from './assistants.js';
 import type { Backend, BackendRunOptions } from './backend.js';
 import { ResponsesBackend, type StoredPromptRef } from './responses.js';
 
+/** A backend's description without the client: plain JSON with no secret, so it can travel in a fleet job. */
 export type BackendConfig = (
   | { api: 'assistants'; assistantId: string }
   | {

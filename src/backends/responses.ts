@@ -27,12 +27,14 @@ import {
 } from './backend.js';
 import { RunLoop, withLogger, type BackendOptions } from './run-loop.js';
 
+/** A prompt stored in the OpenAI dashboard, with its version and variables. */
 export interface StoredPromptRef {
   id: string;
   version?: string;
   variables?: Record<string, string>;
 }
 
+/** What the Responses backend needs: a client, the model, instructions or stored prompt, and the run limits. */
 export interface ResponsesBackendOptions extends BackendOptions {
   /** Model for every response; may come from the stored prompt instead. */
   model?: string;
@@ -52,6 +54,7 @@ const UNKNOWN_RESPONSE = 'unknown';
 
 const INTERRUPTED_OUTPUT = 'Cancelled: the run was interrupted before this call was answered.';
 
+/** The Responses + Conversations backend: a conversation per session, a background response per run. */
 export class ResponsesBackend implements Backend {
   readonly api = 'responses' as const;
   readonly #options: RunConfig;
