@@ -34,6 +34,7 @@ import { StreamReader } from './stream-reader.js';
 import { ThreadLocks } from './thread-locks.js';
 import { RunMeter, WorkerMetrics } from './worker-metrics.js';
 
+/** Options of a RunWorker: where the queue is, the OpenAI client, and limits. */
 export interface RunWorkerOptions {
   redis: RedisConnection;
   /** The OpenAI client runs use; its key comes from this process's environment, never from Redis. */
@@ -48,6 +49,7 @@ export interface RunWorkerOptions {
   stalledIntervalMs?: number;
 }
 
+/** Executes run jobs from the BullMQ queue with this process's OpenAI client (what `assistant-host worker` runs). */
 export class RunWorker {
   readonly #options: RunWorkerOptions;
   readonly #keys: Keys;
