@@ -7,6 +7,7 @@
 import { defineAgent, voice, type AgentDefinition, type JobContext } from '@livekit/agents';
 import type { ParticipantKind } from '@livekit/rtc-node';
 import type { AssistantOptions } from '../src/options.js';
+import { defaultLogger } from '../src/logger.js';
 import { AssistantLLM } from '../src/assistant-llm.js';
 import type { FleetTransportOptions as RedisTransportOptions } from '../src/fleet-mode.js';
 import { ActorHost } from './actor-host.js';
@@ -14,8 +15,10 @@ import { bindRoom, type ParticipantLike } from './room-binding.js';
 import { RoomMux, type Audience } from './room-mux.js';
 import type { StopMode } from './session-actor.js';
 
-type SessionStart = Parameters<voice.AgentSession['start']>[0];
+/** What `voice.AgentSession.start` takes: its RoomIO options are passed through. */
+export type SessionStartOptions = Parameters<voice.AgentSession['start']>[0];
 
+/** How `createAssistantAgent` builds each participant's assistant and conversation. */
 export interface AssistantAgentOptions {
   /** The assistant, as for AssistantLLM but without a transport (each session gets its own). */
   assistant: AssistantOptions;
@@ -30,9 +33,9 @@ export interface AssistantAgentOptions {
   /** Called once each participant's session has started, e.g. to add listeners or metrics. */
   onSessionStarted?: (session: voice.AgentSession, participant: ParticipantLike) => void;
   /** RoomIO input options for each session; the participant is always the session's own. */
-  roomInput?: Omit<NonNullable<SessionStart['inputOptions']>, 'participantIdentity'>;
+  roomInput?: Omit<NonNullable<SessionStartOptions['inputOptions']>, 'participantIdentity'>;
   /** RoomIO output options for each session. */
-  roomOutput?: SessionStart['outputOptions'];
+  roomOutput?: SessionStartOptions['outputOptions'];
   /**
    * Who hears a participant's assistant. 'participant' (default): only that participant may
    * subscribe to its audio track, and its transcriptions and text replies are addressed to it.
@@ -47,6 +50,10 @@ export interface AssistantAgentOptions {
   passivateAfterMs?: number;
 }
 
+/**
+ * A LiveKit agent whose job gives every participant of the room their own session actor,
+ * thread and `voice.AgentSession`, all on the job's one room connection (see RoomMux).
+ */
 export function createAssistantAgent(options: AssistantAgentOptions): AgentDefinition {
   return defineAgent({
     entry: async (ctx: JobContext) => {
@@ -64,11 +71,11 @@ export function createAssistantAgent(options: AssistantAgentOptions): AgentDefin
       });
       const mux = new RoomMux(ctx.room, {
         audience: options.audience ?? 'participant',
-        ...(options.assistant.logger ? { logger: options.assistant.logger } : {}),
+        logger: options.assistant.logger ?? defaultLogger(),
       });
       const binding = bindRoom(ctx.room, {
         host,
-        ...(options.assistant.logger ? { logger: options.assistant.logger } : {}),
+        logger: options.assistant.logger ?? defaultLogger(),
         roomName: ctx.room.name ?? ctx.job.room?.name ?? '',
         onLeave: options.onLeave ?? 'cancel',
         ...(options.participantKinds ? { participantKinds: options.participantKinds } : {}),

@@ -47,7 +47,9 @@ export interface ConversationHandle {
   close(): Promise<void>;
 }
 
+/** What `bindRoom` does for each participant. */
 export interface RoomBindingOptions {
+  /** The actor host the room's participants get their session actors from. */
   host: ActorHost;
   /** Starts the participant's conversation with `llm` (its actor's LLM). */
   startConversation: (
@@ -67,6 +69,7 @@ export interface RoomBindingOptions {
    * participants, as @livekit/agents' RoomIO accepts; other agents and egress do not.
    */
   participantKinds?: readonly ParticipantKind[];
+  /** Where a failed join or leave is logged. */
   logger?: Logger;
 }
 
@@ -79,6 +82,7 @@ export const DEFAULT_PARTICIPANT_KINDS: readonly ParticipantKind[] = [
 /** Set by a participant (an avatar, say) that publishes on this agent's behalf. */
 const PUBLISH_ON_BEHALF = 'lk.publish_on_behalf';
 
+/** A room bound to an actor host, until `close`. */
 export interface RoomBinding {
   /** Identities with a live conversation. */
   readonly participants: ReadonlySet<string>;
@@ -86,6 +90,11 @@ export interface RoomBinding {
   close(): Promise<void>;
 }
 
+/**
+ * Gives each participant of `room` (present now or joining later) a session actor and a
+ * conversation, and stops both when they leave or the room disconnects. Participants never
+ * share an actor, a thread or a conversation.
+ */
 export function bindRoom(room: RoomLike, options: RoomBindingOptions): RoomBinding {
   const roomName = options.roomName ?? room.name;
   if (!roomName)

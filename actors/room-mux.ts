@@ -30,9 +30,11 @@ import { restrictTrackSubscriptions, type TrackAllowance } from './track-permiss
 /** Who hears a participant's assistant: that participant only, or everyone in the room. */
 export type Audience = 'participant' | 'room';
 
+/** How a RoomMux shares its room. */
 export interface RoomMuxOptions {
   /** Default 'participant'. */
   audience?: Audience;
+  /** Where failures to set track permissions or clean up are logged. */
   logger?: Logger;
   /** Applies track permissions; rtc's native request by default (a seam for tests of the FFI). */
   restrictTracks?: (local: LocalParticipant, allowances: readonly TrackAllowance[]) => void;
@@ -65,6 +67,10 @@ class ViewState {
   constructor(readonly identity: string) {}
 }
 
+/**
+ * Shares one rtc-node Room among one AgentSession per participant: `view(identity)` is the room
+ * that participant's session is started on, `release(identity)` removes what it added.
+ */
 export class RoomMux {
   readonly #room: Room;
   readonly #audience: Audience;
