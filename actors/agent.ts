@@ -66,6 +66,8 @@ export function createAssistantAgent(options: AssistantAgentOptions): AgentDefin
               ? { load_options: { ...options.assistant.load_options, thread_id: hints.threadId } }
               : {}),
             ...(options.fleet ? { transport: { ...options.fleet, session: identity } } : {}),
+            // Who the assistant talks to, also in one process (the safety identifier's digest).
+            session: identity,
           } as AssistantOptions),
         ...(options.passivateAfterMs ? { passivateAfterMs: options.passivateAfterMs } : {}),
       });

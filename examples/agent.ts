@@ -3,7 +3,7 @@
  * own session actor, with runs executed by `assistant-host worker` processes.
  *
  *   LIVEKIT_URL=wss://... LIVEKIT_API_KEY=... LIVEKIT_API_SECRET=... \
- *   REDIS_URL=redis://127.0.0.1:6379 ASSISTANT_API=responses OPENAI_MODEL=gpt-4.1-mini \
+ *   REDIS_URL=redis://127.0.0.1:6379 ASSISTANT_API=responses OPENAI_MODEL=gpt-5.6-terra \
  *   npx tsx examples/agent.ts dev
  */
 import { cli, ServerOptions, voice } from '@livekit/agents';

@@ -55,3 +55,7 @@ export type { FleetTransportOptions } from './fleet-mode.js';
 export type { SessionIdentity } from './session.js';
 export type { Logger, LogLevel, PinoLike } from './logger.js';
 export { consoleLogger, pinoLogger } from './logger.js';
+export { optionsFromAssistant } from './migrate.js';
+export type { AssistantDefinitionOptions, ExportedAssistant } from './migrate.js';
+export { CONTEXT_WINDOWS, DEFAULT_MODEL, FALLBACK_CONTEXT_WINDOW } from './models.js';
+export type { CompactionOptions } from './responses-options.js';

@@ -10,8 +10,11 @@ import type { StoredPromptRef } from './backends/responses.js';
 import { ConfigError } from './errors.js';
 import { KEY_PREFIX_PATTERN, type FleetTransportOptions } from './fleet-mode.js';
 import { defaultLogger, type Logger } from './logger.js';
+import { DEFAULT_MODEL } from './models.js';
+import { resolveResponsesMode, type CompactionOptions } from './responses-options.js';
+import type { SessionIdentity } from './session.js';
 import { validateTools, type BuiltInTool } from './tools.js';
-import type { RunTransport } from './transport.js';
+import { InMemoryTransport, type RunTransport } from './transport.js';
 
 /** Options both APIs share. */
 export interface AssistantCommonOptions {
@@ -41,6 +44,11 @@ export interface AssistantCommonOptions {
    * the assistant. Fleet mode needs the packages bullmq and ioredis.
    */
   transport?: RunTransport | FleetTransportOptions;
+  /**
+   * Who this assistant talks to: one participant in one room. The Responses API gets it only as
+   * a digest (`safety_identifier`). In fleet mode `transport.session` says it already.
+   */
+  session?: SessionIdentity;
 }
 
 /** The seed's options: the Assistants API v2 with an assistant id. */
@@ -62,12 +70,46 @@ export interface ResponsesApiOptions extends AssistantCommonOptions {
     thread_id?: string;
   };
   conversation_id?: string;
-  /** The model, unless the stored prompt sets it. Default: OPENAI_MODEL, else 'gpt-4.1-mini'. */
+  /** The model, unless a stored prompt sets it. Default: OPENAI_MODEL, else DEFAULT_MODEL. */
   model?: string;
+  /** The assistant's instructions (what an assistant object carried). */
   instructions?: string;
+  /**
+   * A stored prompt (`v1/prompts`). OpenAI shut stored prompts down on 2026-11-30: this works
+   * only with a server that still serves them, and warns once when the assistant is made.
+   */
   prompt?: StoredPromptRef;
   /** Vector stores for file_search (the Responses API names them on the tool). */
   fileSearch?: { vectorStoreIds: string[] };
+  /**
+   * Background mode. false: plain streamed responses, for the lowest time to first token and
+   * zero data retention (background mode breaks it); an interruption closes the stream, and no
+   * cancel request exists.
+   * true: background responses, cancelled server-side on interruption and resumable after a
+   * dropped stream. Default: false in one process, true in fleet mode (`transport` set).
+   */
+  background?: boolean;
+  /**
+   * `safety_identifier`, by which OpenAI tells your end users apart when it detects abuse.
+   * true (default): a SHA-256 digest of the session's room and participant (`session` or
+   * `transport.session`), or of the conversation id when no session is known; never the raw
+   * identity. A string is sent as it is, a function computes one from the session (at most 64
+   * characters either way); false sends none.
+   */
+  safetyIdentifier?: boolean | string | ((session: SessionIdentity) => string);
+  /**
+   * `prompt_cache_key`, which routes requests that share a prompt prefix to the same cache.
+   * true (default): a digest of the assistant's configuration (model, instructions, prompt,
+   * tools, vector stores), shared by every session of it. A string is sent as it is (at most
+   * 64 characters); false sends none.
+   */
+  promptCacheKey?: boolean | string;
+  /**
+   * Server-side compaction of long conversations: once a response's input passes `share` of
+   * the model's context window (CONTEXT_WINDOWS, or `contextWindow`), the API compacts the
+   * conversation before answering. Default `{ share: 0.25 }`; false turns it off.
+   */
+  compaction?: false | CompactionOptions;
 }
 
 /** AssistantLLM's options: the Assistants API (the default) or the Responses API. */
@@ -81,9 +123,6 @@ export function oversizedMessage(message: string): string | null {
   if (message.length <= MAX_MESSAGE_CHARS) return null;
   return `expected at most ${MAX_MESSAGE_CHARS} characters (OpenAI's limit for one message), got ${message.length}`;
 }
-
-/** The Responses backend's model when neither options, OPENAI_MODEL nor a stored prompt set one. */
-export const DEFAULT_RESPONSES_MODEL = 'gpt-4.1-mini';
 
 export interface ResolvedOptions {
   api: ApiKind;
@@ -180,7 +219,22 @@ export function resolveOptions(raw: unknown): ResolvedOptions {
   }
   // Without a model or stored prompt the Responses backend falls back to a documented default.
   const responsesModel =
-    model ?? (prompt ? undefined : (process.env.OPENAI_MODEL ?? DEFAULT_RESPONSES_MODEL));
+    model ?? (prompt ? undefined : (process.env.OPENAI_MODEL ?? DEFAULT_MODEL));
+  const transport = validateTransport(raw.transport);
+  const session = validateSession(raw.session, transport);
+  const mode =
+    api === 'responses'
+      ? resolveResponsesMode(raw, {
+          model: responsesModel,
+          instructions,
+          prompt: prompt as StoredPromptRef | undefined,
+          tools,
+          vectorStoreIds: vectorStoreIds as string[] | undefined,
+          session,
+          remote: transport !== undefined && !(transport instanceof InMemoryTransport),
+          logger,
+        })
+      : undefined;
   const limits = {
     toolOutputTimeoutMs: positiveInt(raw.toolOutputTimeoutMs, 'toolOutputTimeoutMs', 120_000),
     streamIdleTimeoutMs: positiveInt(raw.streamIdleTimeoutMs, 'streamIdleTimeoutMs', 60_000),
@@ -195,7 +249,7 @@ export function resolveOptions(raw: unknown): ResolvedOptions {
     tools,
     logger,
     maxToolOutputBytes: positiveInt(raw.maxToolOutputBytes, 'maxToolOutputBytes', 512 * 1024),
-    transport: validateTransport(raw.transport),
+    transport,
     backendConfig:
       api === 'assistants'
         ? { api, assistantId: assistantId!, limits }
@@ -205,6 +259,7 @@ export function resolveOptions(raw: unknown): ResolvedOptions {
             ...(instructions ? { instructions } : {}),
             ...(prompt ? { prompt: prompt as unknown as StoredPromptRef } : {}),
             ...(vectorStoreIds ? { vectorStoreIds: vectorStoreIds as string[] } : {}),
+            ...mode,
             limits,
           },
     client: () => makeClient(raw, maxRetries),
@@ -245,6 +300,28 @@ function validateLogger(value: unknown, field = 'logger'): Logger | undefined {
     throw new ConfigError(field, 'expected an object with debug, info, warn and error methods');
   }
   return value as unknown as Logger;
+}
+
+/** The session from `session`, else from a fleet transport's options; they must agree. */
+function validateSession(
+  value: unknown,
+  transport: RunTransport | FleetTransportOptions | undefined,
+): SessionIdentity | undefined {
+  if (
+    value !== undefined &&
+    (!isRecord(value) || typeof value.room !== 'string' || typeof value.participant !== 'string')
+  ) {
+    throw new ConfigError('session', 'expected { room: string, participant: string }');
+  }
+  const session = value as SessionIdentity | undefined;
+  const fleet = transport && 'redis' in transport ? transport.session : undefined;
+  if (
+    session &&
+    fleet &&
+    (session.room !== fleet.room || session.participant !== fleet.participant)
+  )
+    throw new ConfigError('session', 'differs from transport.session; give one of them');
+  return session ?? fleet;
 }
 
 function validateTransport(value: unknown): RunTransport | FleetTransportOptions | undefined {

@@ -158,6 +158,49 @@ describe('Responses + Conversations emulation', () => {
     ).rejects.toMatchObject({ status: 400 });
   });
 
+  it('stops a response that is not in the background when its client disconnects', async () => {
+    const conversation = await fx.client.conversations.create({});
+    const stream = await fx.client.responses.create({
+      model,
+      conversation: conversation.id,
+      input: 'slow',
+      stream: true,
+    });
+    let id = '';
+    for await (const event of stream) {
+      if (event.type === 'response.created') {
+        expect(event.response.background).toBe(false);
+        id = event.response.id;
+      }
+      if (event.type === 'response.output_text.delta') break;
+    }
+    // Leaving the loop closed the connection: the response stops where it was.
+    await expect
+      .poll(async () => (await fx.client.responses.retrieve(id)).status)
+      .toBe('cancelled');
+    const text = (await fx.client.responses.retrieve(id)).output_text;
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await fx.client.responses.retrieve(id)).output_text).toBe(text);
+    // It cannot be cancelled (only background responses can) nor streamed again.
+    await expect(fx.client.responses.cancel(id)).rejects.toMatchObject({ status: 400 });
+    await expect(
+      fx.client.responses.retrieve(id, { stream: true, starting_after: 0 }),
+    ).rejects.toMatchObject({ status: 400 });
+    // The conversation is free, and keeps no part of the unfinished message.
+    const next = await fx.client.responses.create({
+      model,
+      conversation: conversation.id,
+      input: 'again',
+    });
+    expect(next.output_text).toBe('You said: again');
+    const items = await fx.client.conversations.items.list(conversation.id, { order: 'asc' });
+    expect(items.data.map((i) => (i.type === 'message' ? i.role : i.type))).toEqual([
+      'user',
+      'user',
+      'assistant',
+    ]);
+  });
+
   it('takes instructions and model from a stored prompt', async () => {
     const response = await fx.client.responses.create({
       prompt: { id: 'pmpt_support', version: '1' },

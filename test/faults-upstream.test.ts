@@ -1,7 +1,17 @@
-/** Faults from the OpenAI side and bad input, on both backends: every run ends, nothing hangs. */
+/**
+ * Faults from the OpenAI side and bad input, on both backends (the Responses one in both
+ * streaming modes), in one process and through a worker: every run ends, nothing hangs.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, RunError, type ToolCall } from '../src/index.js';
-import { APIS, captureLogger, collect, makeLLM, type Api } from './support/assistant.js';
+import {
+  captureLogger,
+  collect,
+  makeLLM as makeLLMFor,
+  modeOptions,
+  MODES,
+  type Api,
+} from './support/assistant.js';
 import { useEmulator } from './support/emulator.js';
 import { fleetLLM, startWorker, uniqueNames, type WorkerProcess } from './support/fleet.js';
 
@@ -71,7 +81,20 @@ function flaky(api: Api, status: number, times: number): string {
   return message;
 }
 
-describe.each(APIS)('faults on the %s API', (api) => {
+/**
+ * The status of the response a failed run's id names. A streamed response is cancelled once the
+ * server notices its client left, a moment after the run ended: callers poll.
+ */
+async function responseStatus(error: unknown): Promise<string> {
+  const id = (error as RunError).runId!;
+  return (await fx.client.responses.retrieve(id)).status ?? 'unknown';
+}
+
+describe.each(MODES)('faults on the $name API', (mode) => {
+  const api = mode.api;
+  const makeLLM = (a: Api, baseURL: string, extra: Parameters<typeof makeLLMFor>[2] = {}) =>
+    makeLLMFor(a, baseURL, { ...modeOptions(mode), ...extra });
+
   it('retries 429 (with Retry-After) and 5xx with backoff, then succeeds', async () => {
     const llm = makeLLM(api, fx.baseURL, { maxRetries: 2 });
     expect(await collect(llm.process(flaky(api, 429, 2)))).toBe('served');
@@ -90,7 +113,7 @@ describe.each(APIS)('faults on the %s API', (api) => {
   });
 
   it(
-    api === 'responses'
+    mode.background
       ? 'resumes a dropped stream where it left off'
       : 'ends a dropped stream cleanly and frees the thread',
     async () => {
@@ -102,7 +125,7 @@ describe.each(APIS)('faults on the %s API', (api) => {
         () => null,
         (e: unknown) => e,
       );
-      if (api === 'responses') {
+      if (mode.background) {
         expect(error).toBeNull();
         expect(chunks.join('')).toBe('before the drop and after it');
         expect(
@@ -114,6 +137,8 @@ describe.each(APIS)('faults on the %s API', (api) => {
         // Whatever arrived before the connection broke, and nothing after it.
         expect(chunks.length).toBeGreaterThan(0);
         expect('before the drop '.startsWith(chunks.join(''))).toBe(true);
+        // A streamed response stops with its connection: it cannot be resumed.
+        if (api === 'responses') await expect.poll(() => responseStatus(error)).toBe('cancelled');
       }
       expect(await collect(llm.process('next'))).toBe('You said: next');
     },
@@ -124,7 +149,11 @@ describe.each(APIS)('faults on the %s API', (api) => {
     const error = await failure(llm.process('stall'));
     expect(error).toBeInstanceOf(RunError);
     expect(error).toMatchObject({ code: 'timeout' });
-    expect(fx.emulator.requests.some((r) => r.path.endsWith('/cancel'))).toBe(true);
+    // A streamed response is cancelled by closing its stream; the others by the API's cancel.
+    expect(fx.emulator.requests.some((r) => r.path.endsWith('/cancel'))).toBe(
+      mode.background !== false,
+    );
+    if (api === 'responses') await expect.poll(() => responseStatus(error)).toBe('cancelled');
     expect(await collect(llm.process('next'))).toBe('You said: next');
   });
 
@@ -165,8 +194,9 @@ describe.each(APIS)('faults on the %s API', (api) => {
   });
 });
 
-describe.each(APIS)('the same faults through a worker process (%s API)', (api) => {
-  const names = uniqueNames(`upstream-${api}`);
+describe.each(MODES)('the same faults through a worker process ($name API)', (mode) => {
+  const api = mode.api;
+  const names = uniqueNames(`upstream-${api}-${String(mode.background)}`);
   let worker: WorkerProcess;
   let sessions = 0;
   beforeAll(async () => {
@@ -176,7 +206,12 @@ describe.each(APIS)('the same faults through a worker process (%s API)', (api) =
     expect(await worker.stop()).toBe(0);
   });
   const fleet = (extra: Parameters<typeof fleetLLM>[3] = {}) =>
-    fleetLLM(api, names, { room: 'faults', participant: `p${++sessions}` }, extra);
+    fleetLLM(
+      api,
+      names,
+      { room: 'faults', participant: `p${++sessions}` },
+      { ...modeOptions(mode), ...extra },
+    );
 
   it("retries 429 and 5xx with the worker's client, then succeeds", async () => {
     const llm = fleet();
@@ -193,13 +228,16 @@ describe.each(APIS)('the same faults through a worker process (%s API)', (api) =
     const error = await failure(llm.process('stall'));
     expect(error).toBeInstanceOf(RunError);
     expect(error).toMatchObject({ code: 'timeout' });
-    expect(fx.emulator.requests.some((r) => r.path.endsWith('/cancel'))).toBe(true);
+    expect(fx.emulator.requests.some((r) => r.path.endsWith('/cancel'))).toBe(
+      mode.background !== false,
+    );
+    if (api === 'responses') await expect.poll(() => responseStatus(error)).toBe('cancelled');
     expect(await collect(llm.process('next'))).toBe('You said: next');
     await llm.aclose();
   });
 
   it(
-    api === 'responses'
+    mode.background
       ? 'resumes a dropped stream in the worker'
       : 'ends a dropped stream cleanly in the worker',
     async () => {
@@ -208,7 +246,7 @@ describe.each(APIS)('the same faults through a worker process (%s API)', (api) =
         (text) => text,
         (e: unknown) => e,
       );
-      if (api === 'responses') expect(outcome).toBe('before the drop and after it');
+      if (mode.background) expect(outcome).toBe('before the drop and after it');
       else expect(outcome).toMatchObject({ name: 'RunError', code: 'connection_error' });
       expect(await collect(llm.process('next'))).toBe('You said: next');
       await llm.aclose();

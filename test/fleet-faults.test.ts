@@ -1,6 +1,6 @@
 /**
- * Fleet faults against real Redis and real worker processes: a worker killed mid-stream, Redis
- * restarted mid-run, identities made of Redis-special characters, and a scan for secrets.
+ * Fleet faults against real Redis and real worker processes: a worker killed mid-stream (on the
+ * Assistants API, and on the Responses API in both streaming modes), Redis restarted mid-run, identities made of Redis-special characters, and a scan for secrets.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -81,6 +81,55 @@ describe('fleet faults', () => {
       await doomed.stop();
     }
   }, 60_000);
+
+  describe.each([false, true])('the Responses API, background: %s', (background) => {
+    it('a worker killed with SIGKILL mid-stream: the caller hears worker_lost, the response is over, the conversation takes the next turn', async () => {
+      const names = uniqueNames(`sigkill-responses-${background}`);
+      const doomed = await startWorker(names, fx.baseURL);
+      const llm = fleetLLM(
+        'responses',
+        names,
+        { room: 'k', participant: `responses-victim-${Date.now()}` },
+        { background },
+      );
+      const chunks: string[] = [];
+      let rescuer: Promise<Awaited<ReturnType<typeof startWorker>>> | undefined;
+      const error = await (async () => {
+        for await (const chunk of llm.process('endless')) {
+          chunks.push(chunk);
+          if (chunks.length === 3) {
+            doomed.child.kill('SIGKILL');
+            rescuer = startWorker(names, fx.baseURL);
+          }
+        }
+      })().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      const backup = await rescuer!;
+      try {
+        expect(error).toBeInstanceOf(RunError);
+        expect(error).toMatchObject({ code: 'worker_lost' });
+        const responseId = (error as RunError).runId!;
+        expect(responseId).toMatch(/^resp_/);
+        // A streamed response ended with the dead worker's connection; a background one was
+        // cancelled by the worker that took the run over.
+        expect((await fx.client.responses.retrieve(responseId)).status).toBe('cancelled');
+        expect(fx.emulator.requests.some((r) => r.path.endsWith(`${responseId}/cancel`))).toBe(
+          background,
+        );
+        expect(await collect(llm.process('after the crash'))).toBe('You said: after the crash');
+        expect(await userMessages(fx.client, 'responses', llm.threadId!)).toEqual([
+          'endless',
+          'after the crash',
+        ]);
+      } finally {
+        await backup.stop();
+        await doomed.stop();
+        await llm.aclose();
+      }
+    }, 60_000);
+  });
 
   describe('Redis restarted mid-run', () => {
     const port = 6390 + (process.pid % 50);

@@ -88,8 +88,8 @@ describe.each(APIS)('fleet mode on the %s API', (api) => {
 
   it('20 concurrent sessions: per-session order, no overlapping runs, every chunk once, same transcript as in-process', async () => {
     fx.emulator.clearRecords();
-    // The reference: the same conversation in one process.
-    const reference = await converse(makeLLM(api, fx.baseURL), 0);
+    // The reference: the same conversation in one process, in the fleet's (background) mode.
+    const reference = await converse(makeLLM(api, fx.baseURL, { background: true }), 0);
     expect(reference[0]!.chunks).toEqual(tokenize('You said: Tell me about TypeScript, session 0'));
     expect(reference[1]!.chunks.join('')).toBe(
       'Let me check. Outputs: {"session":0,"tool":"get_weather"} | {"session":0,"tool":"get_time"}',

@@ -27,7 +27,8 @@ describe('Responses backend specifics', () => {
     const [body] = responseBodies();
     expect(body).toMatchObject({
       prompt: { id: 'pmpt_concierge', version: '2' },
-      background: true,
+      // One process: streamed responses unless the background option asks otherwise.
+      background: false,
       stream: true,
       store: true,
     });

@@ -3,7 +3,8 @@
  * under strict TypeScript. The examples the README started from (Quick start to Error handling)
  * also run in a child process against the local server, changing nothing but the ids; then again
  * with only `api: 'responses'` added, and with only a fleet `transport` added (runs execute in
- * worker processes). Removing or breaking one of them fails this file.
+ * worker processes); so does the Migrating example, from an assistant exported by the local
+ * server. Removing or breaking one of them fails this file.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
 const BUILD = fileURLToPath(new URL('./.seed-build/', import.meta.url));
 const ASSISTANT_ID = EmulatorServer.defaultAssistantId;
+/** The Migrating example reads an exported assistant from here instead of ./assistant.json. */
+const EXPORTED = `${BUILD}assistant.json`;
 
 interface Example {
   heading: string;
@@ -65,12 +68,15 @@ function program(code: string, ids: { thread: string }, api: Api, prelude = ''):
   let body = code
     .replaceAll("'YOUR_ASSISTANT_ID'", `'${ASSISTANT_ID}'`)
     .replaceAll("'EXISTING_THREAD_ID'", `'${ids.thread}'`)
+    .replaceAll("'assistant.json'", `'${EXPORTED}'`)
     .replace(
       'new AssistantLLM({...})',
       `new AssistantLLM({ load_options: { assistant_id: '${ASSISTANT_ID}' } })`,
     );
   let head = prelude;
-  if (ADDED_OPTION[api]) {
+  // An example that already runs on the Responses API (the Migrating one) runs as written there.
+  const onResponses = /optionsFromAssistant\(|api: 'responses'/.test(code);
+  if (ADDED_OPTION[api] && !(api === 'responses' && onResponses)) {
     body = body.replaceAll('new AssistantLLM({', `new AssistantLLM({ ${ADDED_OPTION[api]}`);
     head = head.replaceAll('new AssistantLLM({', `new AssistantLLM({ ${ADDED_OPTION[api]}`);
   }
@@ -135,14 +141,13 @@ let workers: WorkerProcess[] = [];
 
 const LLM_PRELUDE = (code: string) => `${GET_WEATHER}${code}`;
 const TOOL_TYPE = "import type { BuiltInTool } from '@livekit/agents-plugin-assistant';\n";
-/** `tools` as the Migrating and Fleet mode examples assume the user's app defines it. */
+/** `tools` as the Fleet mode example assumes the user's app defines it. */
 const USER_TOOLS = `${TOOL_TYPE}const tools: BuiltInTool[] = [];\n`;
 
 /** Examples that are type-checked only: [file name, README heading, prelude]. */
 const TYPE_CHECKED: Array<[string, string, string]> = [
   ['tools', 'Tools', ''],
   ['agent-session', 'With a LiveKit AgentSession', ''],
-  ['migrating', 'Migrating to the Responses API', USER_TOOLS],
   ['fleet-mode', 'Fleet mode', USER_TOOLS],
   ['session-actors', 'One session actor per participant', ''],
   ['local-server', 'The local OpenAI-compatible server', ''],
@@ -156,6 +161,16 @@ beforeAll(async () => {
 
   rmSync(BUILD, { recursive: true, force: true });
   mkdirSync(BUILD, { recursive: true });
+  const exported = await fx.client.beta.assistants.create({
+    model: 'gpt-4o',
+    instructions: 'You are the migrated assistant.',
+    tools: [{ type: 'file_search' }],
+    tool_resources: { file_search: { vector_store_ids: ['vs_migrated'] } },
+  });
+  writeFileSync(
+    EXPORTED,
+    JSON.stringify(await fx.client.beta.assistants.retrieve(exported.id), null, 2),
+  );
   const customFunctions = example('Using custom functions');
   const basic =
     `const llm = new AssistantLLM({ load_options: { assistant_id: 'YOUR_ASSISTANT_ID' } });\n`.replaceAll(
@@ -175,6 +190,7 @@ beforeAll(async () => {
     ['interruption', example('Interruption and the run queue'), ''],
     ['error-handling', example('Error handling'), basic],
     ['assistant-options', example('Configuration'), TOOL_TYPE],
+    ['migrating', example('Migrating to the Responses API'), ''],
   ];
   for (const api of ['assistants', 'responses', 'fleet'] as const) {
     for (const [name, code, prelude] of sources) {
@@ -301,6 +317,22 @@ describe("the user's README examples", () => {
         expect(stdout).not.toContain('w89');
         expect(stderr).toMatch(/Error: InterruptionError: The run was interrupted/);
       }, 30_000);
+
+      it("Migrating runs the exported assistant's definition on the Responses API", async () => {
+        fx.emulator.clearRecords();
+        const { stdout, stderr, code } = await execute(file('migrating'));
+        expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+        expect(stdout).toBe('You said: What can you do?');
+        const created = fx.emulator.requests.filter((r) => r.path === '/v1/responses');
+        expect(created.map((r) => r.body)).toEqual([
+          expect.objectContaining({
+            model: 'gpt-5.6-terra',
+            instructions: 'You are the migrated assistant.',
+            tools: [{ type: 'file_search', vector_store_ids: ['vs_migrated'] }],
+            safety_identifier: expect.stringMatching(/^[0-9a-f]{32}$/),
+          }),
+        ]);
+      });
 
       it('Error handling reports the failed run with its id', async () => {
         const { stderr, code } = await execute(file('error-handling'));

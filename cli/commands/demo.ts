@@ -4,6 +4,7 @@ import {
   type AssistantOptions,
   type ToolCall,
 } from '../../src/index.js';
+import { DEFAULT_MODEL } from '../../src/models.js';
 import { demoScripts, EmulatorServer } from '../../src/testing.js';
 import { intSetting, settingName, UsageError, type Command } from '../kit.js';
 
@@ -59,7 +60,7 @@ export const demoCommand: Command = {
       type: 'string',
       description: 'Model for the Responses API',
       env: 'OPENAI_MODEL',
-      default: 'gpt-4.1-mini',
+      default: DEFAULT_MODEL,
     },
     fleet: {
       type: 'string',

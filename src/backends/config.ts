@@ -17,6 +17,12 @@ export type BackendConfig = (
       instructions?: string;
       prompt?: StoredPromptRef;
       vectorStoreIds?: string[];
+      /** Absent in jobs from rooms older than the option: they ran in background mode. */
+      background?: boolean;
+      safetyIdentifier?: string;
+      safetyIdentifierFromConversation?: boolean;
+      promptCacheKey?: string;
+      compactThreshold?: number;
     }
 ) & { limits: BackendRunOptions };
 
@@ -37,6 +43,11 @@ export function createBackend(config: BackendConfig, client: OpenAI, logger: Log
     ...(config.instructions ? { instructions: config.instructions } : {}),
     ...(config.prompt ? { prompt: config.prompt } : {}),
     ...(config.vectorStoreIds ? { vectorStoreIds: config.vectorStoreIds } : {}),
+    background: config.background ?? true,
+    ...(config.safetyIdentifier ? { safetyIdentifier: config.safetyIdentifier } : {}),
+    ...(config.safetyIdentifierFromConversation ? { safetyIdentifierFromConversation: true } : {}),
+    ...(config.promptCacheKey ? { promptCacheKey: config.promptCacheKey } : {}),
+    ...(config.compactThreshold ? { compactThreshold: config.compactThreshold } : {}),
     ...config.limits,
   });
 }

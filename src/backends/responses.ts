@@ -1,7 +1,14 @@
 /**
  * The Responses + Conversations backend: the one place that reads ResponseStreamEvents. A thread
- * is a conversation, a run is a chain of background responses on it (one more per round of
- * function outputs), and the assistant's definition comes from options or a stored prompt.
+ * is a conversation, a run is a chain of responses on it (one more per round of function
+ * outputs), and the assistant's definition comes from options (or a stored prompt, where a
+ * server still serves them).
+ *
+ * Two streaming modes. Background responses (`background: true`) go on server-side whatever
+ * happens to the connection: a dropped stream is resumed by sequence number, and a cancel is a
+ * request to the API. Plain streamed responses (`background: false`) start sooner and keep no
+ * data for polling (zero data retention), but live only as long as their connection: closing
+ * the stream is how they are cancelled, and a dropped stream ends them.
  */
 import OpenAI from 'openai';
 import type { Stream } from 'openai/core/streaming';
@@ -14,6 +21,7 @@ import type {
   Tool as ResponsesTool,
 } from 'openai/resources/responses/responses';
 import type { RunEventBody, ToolOutput, Usage } from '../events.js';
+import { conversationSafetyIdentifier } from '../identifiers.js';
 import { messageOf, upstreamFailed, upstreamIncomplete } from '../failures.js';
 import type { Logger } from '../logger.js';
 import type { BuiltInTool, FunctionToolCall, ToolCall } from '../tools.js';
@@ -45,6 +53,22 @@ export interface ResponsesBackendOptions extends BackendOptions {
   vectorStoreIds?: string[];
   /** How often a busy conversation (`conversation_locked`) is retried before the run fails. */
   lockedRetries?: number;
+  /**
+   * Background mode: server-side cancel and resumable streams, at the cost of a later first
+   * token and of response data kept for polling. Default false: plain streamed responses.
+   */
+  background?: boolean;
+  /** Sent as `safety_identifier` on every response (at most 64 characters). */
+  safetyIdentifier?: string;
+  /** Without `safetyIdentifier`: send a digest of the conversation id as the safety identifier. */
+  safetyIdentifierFromConversation?: boolean;
+  /** Sent as `prompt_cache_key` on every response (at most 64 characters). */
+  promptCacheKey?: string;
+  /**
+   * Server-side compaction: once a response's input passes this many tokens, the API compacts
+   * the conversation (`context_management`) before it answers. At least 1 000. Default: none.
+   */
+  compactThreshold?: number;
 }
 
 type RunConfig = ResponsesBackendOptions & { logger: Logger };
@@ -89,7 +113,8 @@ export class ResponsesBackend implements Backend {
     // its own and the next run waits out conversation_locked meanwhile.
     const response = await client.responses.retrieve(responseId);
     if (response.status === 'in_progress' || response.status === 'queued') {
-      return cancelResponse(client, responseId);
+      // A plain streamed response ended with the connection of the process that was lost.
+      return response.background ? cancelResponse(client, responseId) : undefined;
     }
     const calls = response.output.flatMap((item) => {
       const call = fromOutputItem(item);
@@ -100,8 +125,8 @@ export class ResponsesBackend implements Backend {
 }
 
 /**
- * One run over the Responses API: a chain of background responses on a conversation, one more
- * per round of function outputs.
+ * One run over the Responses API: a chain of responses on a conversation, one more per round of
+ * function outputs.
  */
 class ResponsesRun extends RunLoop<ResponseStreamEvent> {
   readonly #config: RunConfig;
@@ -157,7 +182,8 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
    */
   protected override async cancelledElsewhere(): Promise<boolean> {
     const id = this.#currentId;
-    if (!id) return false;
+    // Only background responses can be cancelled, and so only theirs can end that way.
+    if (!id || !this.#config.background) return false;
     try {
       const response = await this.client.responses.retrieve(id, {}, { signal: this.abort.signal });
       return response.status === 'cancelled';
@@ -173,8 +199,8 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
   }
 
   /**
-   * Creates one background response and streams it; a dropped stream is resumed from the last
-   * sequence number, and a busy conversation is retried.
+   * Creates one response and streams it; a busy conversation is retried, and the dropped stream
+   * of a background response is resumed from the last sequence number.
    */
   async *#streamResponse(input: ResponseInputItem[]): AsyncGenerator<ResponseStreamEvent> {
     const params = this.#params(input);
@@ -199,7 +225,11 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
         return;
       } catch (error) {
         const resumable =
-          this.#currentId && !this.cancelRequested && resumes < 3 && isNetworkError(error);
+          this.#config.background &&
+          this.#currentId &&
+          !this.cancelRequested &&
+          resumes < 3 &&
+          isNetworkError(error);
         if (!resumable) throw error;
         stream = await this.client.responses.retrieve(
           this.#currentId!,
@@ -218,6 +248,9 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
     const tools = (this.#request.tools ?? []).map((t) =>
       toResponsesTool(t, c.vectorStoreIds ?? []),
     );
+    const safetyIdentifier =
+      c.safetyIdentifier ??
+      (c.safetyIdentifierFromConversation ? conversationSafetyIdentifier(this.threadId!) : null);
     return {
       ...(c.model ? { model: c.model } : {}),
       ...(c.prompt ? { prompt: c.prompt } : {}),
@@ -226,8 +259,14 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
       conversation: this.threadId!,
       input,
       stream: true,
-      background: true,
+      background: c.background === true,
       ...(this.#request.tag ? { metadata: { [TAG_KEY]: this.#request.tag } } : {}),
+      ...(safetyIdentifier ? { safety_identifier: safetyIdentifier } : {}),
+      ...(c.promptCacheKey ? { prompt_cache_key: c.promptCacheKey } : {}),
+      ...(c.compactThreshold
+        ? { context_management: [{ type: 'compaction', compact_threshold: c.compactThreshold }] }
+        : {}),
+      // The conversation keeps the items either way; a plain streamed response needs no more.
       store: true,
     };
   }
@@ -247,6 +286,13 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
       case 'response.output_text.delta':
         return event.delta ? [{ type: 'text.delta', text: event.delta }] : [];
       case 'response.output_item.done': {
+        if (event.item.type === 'compaction') {
+          this.logger.info('the conversation was compacted', {
+            conversationId: this.threadId,
+            responseId: this.#currentId,
+          });
+          return [];
+        }
         const toolCall = fromOutputItem(event.item);
         if (!toolCall) return [];
         if (toolCall.type === 'function') this.#calls.push(toolCall);
@@ -288,8 +334,9 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
   }
 
   /**
-   * Cancels the background response in flight, or answers function calls that wait for outputs
-   * so that the conversation accepts the next input.
+   * Cancels the response in flight (a background response by the API's cancel, a streamed one
+   * by closing its stream), or answers function calls that wait for outputs so that the
+   * conversation accepts the next input.
    */
   protected async cancelUpstream(): Promise<void> {
     const conversationId = this.threadId;
@@ -304,7 +351,9 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
     const id = this.#currentId;
     if (!id) return;
     this.abort.abort();
-    await cancelResponse(this.client, id);
+    // A streamed response stops when its connection closes: the abort above closed it. The
+    // server frees the conversation once it notices; the next run waits out conversation_locked.
+    if (this.#config.background) await cancelResponse(this.client, id);
   }
 }
 

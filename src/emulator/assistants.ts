@@ -24,6 +24,8 @@ interface Assistant {
   model: string;
   instructions: string | null;
   tools: Json[];
+  /** As the client gave it; the emulator's file_search does not read the stores. */
+  tool_resources: Json;
   metadata: Record<string, string>;
 }
 
@@ -84,6 +86,10 @@ export class AssistantsProtocol {
       model: typeof body.model === 'string' ? body.model : 'emulator-1',
       instructions: optionalString(body, 'instructions'),
       tools: Array.isArray(body.tools) ? (body.tools as Json[]) : [],
+      tool_resources:
+        typeof body.tool_resources === 'object' && body.tool_resources !== null
+          ? (body.tool_resources as Json)
+          : {},
       metadata: (body.metadata as Record<string, string>) ?? {},
     };
     this.assistants.set(id, assistant);
@@ -760,7 +766,7 @@ function assistantObject(a: Assistant): Json {
     model: a.model,
     instructions: a.instructions,
     tools: a.tools,
-    tool_resources: {},
+    tool_resources: a.tool_resources,
     metadata: a.metadata,
     temperature: 1,
     top_p: 1,

@@ -1,7 +1,8 @@
 /**
  * The emulator's Responses and Conversations APIs: conversations with items, responses streamed
  * as ResponseStreamEvents, function_call / function_call_output round trips across responses,
- * and background responses that can be cancelled and resumed by sequence number.
+ * background responses that can be cancelled and resumed by sequence number, plain responses
+ * that stop when their client disconnects, and server-side compaction (`context_management`).
  */
 import type { ServerResponse } from 'node:http';
 import { EmulatorContext, optionalString, textOf } from './context.js';
@@ -23,6 +24,8 @@ interface Conversation {
   created_at: number;
   metadata: Record<string, string>;
   items: Json[];
+  /** Index of the first item in the model's context: the latest compaction item, or 0. */
+  contextStart: number;
   activeResponseId: string | null;
   /** A script stopped at function calls, continued by the response that brings their outputs. */
   paused: { script: Script; nextStep: number; context: ScriptContext; callIds: string[] } | null;
@@ -45,6 +48,68 @@ interface ResponseRun {
   background: boolean;
   promptTokens: number;
   completionTokens: number;
+  /** The compaction item this response made before answering, if its input crossed the threshold. */
+  compaction: Json | null;
+}
+
+/** `safety_identifier`'s maxLength in OpenAI's description (ModelResponseProperties). */
+export const MAX_SAFETY_IDENTIFIER = 64;
+
+/** Tokens a compaction item stands for in the model's context; set when it is made. */
+const compactionTokens = new WeakMap<Json, number>();
+
+/** What an item costs in the model's context, counted as the emulator counts text: in words. */
+function itemTokens(item: Json): number {
+  if (item.type === 'compaction') return compactionTokens.get(item) ?? 1;
+  if (item.type === 'function_call') return 1 + countTokens(String(item.arguments ?? ''));
+  if (item.type === 'function_call_output') return 1 + countTokens(String(item.output ?? ''));
+  if (item.type === 'message') return 1 + countTokens(textOf(item.content));
+  return 1;
+}
+
+/** An optional string field of the create request, checked as the description types it. */
+function identifier(body: Json, field: string, maxLength?: number): string | null {
+  const value = optionalString(body, field);
+  if (value !== null && maxLength !== undefined && value.length > maxLength) {
+    throw new HttpError(
+      400,
+      `Invalid '${field}': string too long. Expected a string with maximum length ${maxLength}, but got a string with length ${value.length} instead.`,
+      'string_above_max_length',
+      undefined,
+      {},
+      field,
+    );
+  }
+  return value;
+}
+
+/** `context_management` as ContextManagementParam allows it: the compaction threshold, if any. */
+function compactionThreshold(value: unknown): number | null {
+  if (value === undefined || value === null) return null;
+  const invalid = (message: string, param = 'context_management') =>
+    new HttpError(400, message, 'invalid_value', undefined, {}, param);
+  if (!Array.isArray(value) || value.length === 0)
+    throw invalid("Invalid 'context_management': expected a non-empty array.");
+  let threshold: number | null = null;
+  value.forEach((entry: unknown, i) => {
+    const param = `context_management[${i}]`;
+    if (typeof entry !== 'object' || entry === null)
+      throw invalid(`Invalid '${param}': expected an object.`, param);
+    const { type, compact_threshold: limit } = entry as Json;
+    if (type !== 'compaction')
+      throw invalid(
+        `Invalid '${param}.type': only 'compaction' is supported, got ${JSON.stringify(type)}.`,
+        `${param}.type`,
+      );
+    if (limit === undefined || limit === null) return;
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1000)
+      throw invalid(
+        `Invalid '${param}.compact_threshold': expected an integer of at least 1000, got ${JSON.stringify(limit)}.`,
+        `${param}.compact_threshold`,
+      );
+    threshold = limit;
+  });
+  return threshold;
 }
 
 const LOCKED_MESSAGE =
@@ -113,6 +178,7 @@ export class ResponsesProtocol {
       created_at: this.ctx.now(),
       metadata: (body.metadata as Record<string, string>) ?? {},
       items: [],
+      contextStart: 0,
       activeResponseId: null,
       paused: null,
     };
@@ -214,6 +280,9 @@ export class ResponsesProtocol {
     const background = body.background === true;
     if (background && body.store === false)
       throw new HttpError(400, 'Background responses require store=true.');
+    const safetyIdentifier = identifier(body, 'safety_identifier', MAX_SAFETY_IDENTIFIER);
+    const promptCacheKey = identifier(body, 'prompt_cache_key');
+    const compactThreshold = compactionThreshold(body.context_management);
     if (conversation?.activeResponseId)
       throw new HttpError(400, LOCKED_MESSAGE, 'conversation_locked');
 
@@ -254,6 +323,15 @@ export class ResponsesProtocol {
       conversation.paused = null;
       conversation.items.push(...items);
     }
+    // What the model reads: the instructions and the conversation from its latest compaction
+    // on, or this request's input alone.
+    const contextItems = conversation ? conversation.items.slice(conversation.contextStart) : items;
+    const inputTokens =
+      countTokens(instructions) + contextItems.reduce((n, item) => n + itemTokens(item), 0);
+    const compaction =
+      conversation && compactThreshold !== null && inputTokens >= compactThreshold
+        ? this.compact(conversation, inputTokens - countTokens(instructions))
+        : null;
     const id = this.ctx.id('resp');
     const object = {
       id,
@@ -287,6 +365,8 @@ export class ResponsesProtocol {
       top_p: 1,
       truncation: 'disabled',
       metadata: (body.metadata as Json) ?? {},
+      safety_identifier: safetyIdentifier,
+      prompt_cache_key: promptCacheKey,
     };
     const run: ResponseRun = {
       object,
@@ -298,24 +378,56 @@ export class ResponsesProtocol {
       sequence: 0,
       abort: new AbortController(),
       background,
-      promptTokens: countTokens(message) + countTokens(instructions) + outputs.length,
+      promptTokens: compaction ? countTokens(instructions) + itemTokens(compaction) : inputTokens,
       completionTokens: 0,
+      compaction,
     };
     this.responses.set(id, run);
     if (conversation) conversation.activeResponseId = id;
     this.emit(run, 'response.created', { response: snapshot(run) });
     if (background) this.emit(run, 'response.queued', { response: snapshot(run) });
+    // A response that is not in the background lives as long as its client's connection.
+    if (!background) res.on('close', () => this.disconnected(run));
     if (body.stream === true) run.log.follow(res);
     else if (!background) {
       await this.play(run);
-      sendJson(res, 200, run.object);
+      if (!res.destroyed) sendJson(res, 200, run.object);
       return true;
     } else sendJson(res, 200, run.object);
     void this.play(run);
     return true;
   }
 
+  /** The client of a response that is not in the background went away: generation stops. */
+  private disconnected(run: ResponseRun): void {
+    if (run.object.status !== 'queued' && run.object.status !== 'in_progress') return;
+    run.abort.abort();
+    this.finish(run, 'cancelled');
+    run.log.end();
+  }
+
+  /**
+   * Server-side compaction: one compaction item, appended after the input that crossed the
+   * threshold, stands for every item before it; the model reads from it on. Deterministic: the
+   * item is worth a tenth of the tokens it replaces.
+   */
+  private compact(conversation: Conversation, replacedTokens: number): Json {
+    const replaced = conversation.items.length - conversation.contextStart;
+    const item: Json = {
+      id: this.ctx.id('cmp'),
+      type: 'compaction',
+      encrypted_content: Buffer.from(
+        JSON.stringify({ replacedItems: replaced, replacedTokens }),
+      ).toString('base64'),
+    };
+    compactionTokens.set(item, Math.max(1, Math.ceil(replacedTokens / 10)));
+    conversation.items.push(item);
+    conversation.contextStart = conversation.items.length - 1;
+    return item;
+  }
+
   private cancel(run: ResponseRun): Json {
+    // As OpenAI's description says: only background responses can be cancelled.
     if (!run.background)
       throw new HttpError(400, 'Only responses created with background=true can be cancelled.');
     if (run.object.status === 'queued' || run.object.status === 'in_progress') {
@@ -336,6 +448,7 @@ export class ResponsesProtocol {
     if (signal.aborted) return;
     run.object.status = 'in_progress';
     this.emit(run, 'response.in_progress', { response: snapshot(run) });
+    if (run.compaction) this.emitItem(run, run.compaction);
     const calls: Json[] = [];
     while (run.nextStep < run.script.steps.length) {
       const step = run.script.steps[run.nextStep++]!;
@@ -551,6 +664,14 @@ export class ResponsesProtocol {
     }
     await sleep(step.stallMs, signal);
     return 'next';
+  }
+
+  /** An output item that is complete as soon as it is added (a compaction item). */
+  private emitItem(run: ResponseRun, item: Json): void {
+    const index = run.object.output.length;
+    run.object.output.push(clone(item));
+    this.emit(run, 'response.output_item.added', { output_index: index, item: clone(item) });
+    this.emit(run, 'response.output_item.done', { output_index: index, item: clone(item) });
   }
 
   private usage(run: ResponseRun): Json {

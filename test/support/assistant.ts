@@ -1,11 +1,29 @@
 /** Builds AssistantLLMs for either backend against the emulator, with a logger tests can read. */
 import type OpenAI from 'openai';
-import { AssistantLLM, type AssistantOptions, type Logger } from '../../src/index.js';
+import {
+  AssistantLLM,
+  type AssistantOptions,
+  type Logger,
+  type ResponsesApiOptions,
+} from '../../src/index.js';
 import { EmulatorServer, type ScriptRule } from '../../src/testing.js';
 import { TEST_API_KEY } from './api-key.js';
 
 export const APIS = ['assistants', 'responses'] as const;
 export type Api = (typeof APIS)[number];
+
+/** Each backend, and the Responses backend in both streaming modes. */
+export const MODES = [
+  { name: 'assistants', api: 'assistants', background: undefined },
+  { name: 'responses, streamed', api: 'responses', background: false },
+  { name: 'responses, background', api: 'responses', background: true },
+] as const;
+export type Mode = (typeof MODES)[number];
+
+/** The options that select `mode`'s streaming mode (none for the Assistants API). */
+export function modeOptions(mode: Mode): { background?: boolean } {
+  return mode.background === undefined ? {} : { background: mode.background };
+}
 
 export interface CapturedLogger extends Logger {
   lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }>;
@@ -19,7 +37,8 @@ export function captureLogger(): CapturedLogger {
   return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-type Extra = Partial<Omit<AssistantOptions, 'api' | 'load_options'>> & { thread_id?: string };
+/** Any option of either API (the Responses ones are ignored by the Assistants backend). */
+type Extra = Partial<Omit<ResponsesApiOptions, 'api' | 'load_options'>> & { thread_id?: string };
 
 export function makeLLM(api: Api, baseURL: string, extra: Extra = {}): AssistantLLM {
   const { thread_id, ...rest } = extra;

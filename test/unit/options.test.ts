@@ -3,9 +3,16 @@ import OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
-import { DEFAULT_RESPONSES_MODEL, resolveOptions } from '../../src/options.js';
+import { DEFAULT_MODEL } from '../../src/models.js';
+import { resolveOptions } from '../../src/options.js';
 
 const ASSISTANT = { load_options: { assistant_id: 'asst_1' } };
+const quiet: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
 
 /** The ConfigError resolveOptions throws for `raw`. */
 function configError(raw: unknown): ConfigError {
@@ -49,10 +56,10 @@ describe('resolveOptions', () => {
   });
 
   it('gives the Responses backend a default model, or OPENAI_MODEL, unless a stored prompt sets it', () => {
-    expect(resolveOptions({ api: 'responses' }).model).toBe(DEFAULT_RESPONSES_MODEL);
+    expect(resolveOptions({ api: 'responses' }).model).toBe(DEFAULT_MODEL);
     process.env.OPENAI_MODEL = 'gpt-from-env';
     expect(resolveOptions({ api: 'responses' }).model).toBe('gpt-from-env');
-    const prompted = resolveOptions({ api: 'responses', prompt: { id: 'pmpt_1' } });
+    const prompted = resolveOptions({ api: 'responses', prompt: { id: 'pmpt_1' }, logger: quiet });
     expect(prompted.backendConfig).not.toHaveProperty('model');
     expect(resolveOptions({ api: 'responses', conversation_id: 'conv_1' }).threadId).toBe('conv_1');
   });
@@ -114,6 +121,27 @@ describe('resolveOptions', () => {
       'transport.session',
       'expected { room: string, participant: string }',
     ],
+    [{ ...ASSISTANT, session: { room: 'r' } }, 'session', 'expected { room: string'],
+    [
+      {
+        ...ASSISTANT,
+        session: { room: 'r', participant: 'a' },
+        transport: { redis: 'redis://x', session: { room: 'r', participant: 'b' } },
+      },
+      'session',
+      'differs from transport.session',
+    ],
+    [{ api: 'responses', background: 'yes' }, 'background', 'expected true or false'],
+    [{ api: 'responses', safetyIdentifier: 7 }, 'safetyIdentifier', 'expected true, false'],
+    [{ api: 'responses', safetyIdentifier: '' }, 'safetyIdentifier', 'expected 1 to 64'],
+    [{ api: 'responses', promptCacheKey: 'k'.repeat(65) }, 'promptCacheKey', 'expected 1 to 64'],
+    [{ api: 'responses', compaction: true }, 'compaction', 'expected false or { share?'],
+    [{ api: 'responses', compaction: { share: 0 } }, 'compaction.share', 'above 0'],
+    [
+      { api: 'responses', compaction: { contextWindow: 1.5 } },
+      'compaction.contextWindow',
+      'expected a positive whole number',
+    ],
   ])('refuses %j naming %s', (raw, field, expectation) => {
     const error = configError(raw);
     expect(error.field).toBe(field);
@@ -128,6 +156,44 @@ describe('resolveOptions', () => {
     expect(fleet.transport).toEqual({ redis: 'redis://127.0.0.1:6379' });
     expect(() => resolveOptions({ ...ASSISTANT, openai: {} }).client()).toThrow(
       /^openai: expected an OpenAI client instance/,
+    );
+  });
+
+  it('resolves the Responses options to plain JSON for the backend: mode, digests, threshold', () => {
+    const single = resolveOptions({ api: 'responses', session: { room: 'r', participant: 'p' } });
+    expect(single.backendConfig).toEqual({
+      api: 'responses',
+      model: DEFAULT_MODEL,
+      background: false,
+      safetyIdentifier: expect.stringMatching(/^[0-9a-f]{32}$/),
+      promptCacheKey: expect.stringMatching(/^[0-9a-f]{32}$/),
+      compactThreshold: 262_500,
+      limits: { toolOutputTimeoutMs: 120_000, streamIdleTimeoutMs: 60_000 },
+    });
+    const fleet = resolveOptions({
+      api: 'responses',
+      transport: { redis: 'redis://x', session: { room: 'r', participant: 'p' } },
+    });
+    expect(fleet.backendConfig).toMatchObject({
+      background: true,
+      safetyIdentifier: (single.backendConfig as { safetyIdentifier: string }).safetyIdentifier,
+    });
+    const bare = resolveOptions({
+      api: 'responses',
+      safetyIdentifier: true,
+      promptCacheKey: false,
+      compaction: false,
+    });
+    expect(bare.backendConfig).toEqual({
+      api: 'responses',
+      model: DEFAULT_MODEL,
+      background: false,
+      safetyIdentifierFromConversation: true,
+      limits: { toolOutputTimeoutMs: 120_000, streamIdleTimeoutMs: 60_000 },
+    });
+    // The Assistants backend takes none of them.
+    expect(resolveOptions({ ...ASSISTANT, background: true }).backendConfig).not.toHaveProperty(
+      'background',
     );
   });
 
