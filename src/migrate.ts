@@ -9,25 +9,38 @@ import { validateTools, type BuiltInTool } from './tools.js';
 
 /** The parts of an assistant object (`GET /v1/assistants/{id}`) that carry over. */
 export interface ExportedAssistant {
+  /** `asst_...`; named in the warning about what does not carry over. */
   id?: string;
+  /** The assistant's model; it may be retired by now: override it where it is. */
   model: string;
+  /** Becomes the `instructions` option. */
   instructions?: string | null;
+  /** code_interpreter, file_search and function tools, as the Assistants API shaped them. */
   tools?: unknown[] | null;
+  /** The vector stores file_search read (kept) and code interpreter files (no option: warned). */
   tool_resources?: {
     file_search?: { vector_store_ids?: string[] | null } | null;
     code_interpreter?: { file_ids?: string[] | null } | null;
   } | null;
+  /** No option carries a non-default value: warned. */
   temperature?: number | null;
+  /** No option carries a non-default value: warned. */
   top_p?: number | null;
+  /** No option carries one other than 'auto': warned. */
   response_format?: unknown;
 }
 
 /** AssistantLLM options that define the assistant; spread them and add the rest. */
 export interface AssistantDefinitionOptions {
+  /** The Responses API: an assistant's definition travels with each response there. */
   api: 'responses';
+  /** The assistant's model, as exported. */
   model: string;
+  /** The assistant's instructions, when it had any. */
   instructions?: string;
+  /** The assistant's tools in AssistantLLM's shapes. */
   tools: BuiltInTool[];
+  /** The vector stores the assistant's file_search read, when it had any. */
   fileSearch?: { vectorStoreIds: string[] };
 }
 

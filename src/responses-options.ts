@@ -21,6 +21,7 @@ export interface ResponsesModeOptions {
   compaction?: false | CompactionOptions;
 }
 
+/** Where server-side compaction starts: a share of the model's context window. */
 export interface CompactionOptions {
   /** Share of the model's context window at which the conversation is compacted. Default 0.25. */
   share?: number;

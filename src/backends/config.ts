@@ -19,9 +19,13 @@ export type BackendConfig = (
       vectorStoreIds?: string[];
       /** Absent in jobs from rooms older than the option: they ran in background mode. */
       background?: boolean;
+      /** Sent as `safety_identifier`: a digest of the session, or the caller's own value. */
       safetyIdentifier?: string;
+      /** Without safetyIdentifier: a digest of the conversation id is sent instead. */
       safetyIdentifierFromConversation?: boolean;
+      /** Sent as `prompt_cache_key`. */
       promptCacheKey?: string;
+      /** `context_management`'s compaction threshold in tokens. */
       compactThreshold?: number;
     }
 ) & { limits: BackendRunOptions };
