@@ -5,12 +5,13 @@
  *
  * | key                               | type   | lifetime                                     |
  * | --------------------------------- | ------ | -------------------------------------------- |
- * | <p>:inbox:<uuid>                  | stream | a room process's run events; while it lives  |
+ * | <p>:inbox:{<uuid>}                | stream | a room process's run events; while it lives  |
+ * | <p>:inbox:{<uuid>}:fence          | hash   | each run's newest attempt; as its inbox      |
  * | <p>:{<sid>}:session               | hash   | threadId, api; expires sessionTtl after use  |
  * | <p>:{<sid>}:run:<rid>:control     | stream | tool outputs and cancel; expires after a run |
- * | <p>:{<sid>}:run:<rid>:upstream    | string | upstream run id once created; as control     |
+ * | <p>:{<sid>}:run:<rid>:upstream    | string | the run's checkpoint upstream; as control    |
  * | <p>:{<sid>}:run:<rid>:attempt     | string | how many times a worker began it; as control |
- * | <p>:{<sid>}:lock                  | string | the thread lock of the running job (PX)      |
+ * | <p>:{<sid>}:lock                  | string | <rid>:<attempt> of the running job (PX)      |
  * | bull:<queue>:*                    | BullMQ | jobs removed by age and count (see worker)   |
  */
 import { KEY_PREFIX_PATTERN } from '../src/fleet-mode.js';
@@ -40,6 +41,13 @@ export const TTL = {
  */
 export const INBOX_MAXLEN = 1_000_000;
 
+/**
+ * How long a room's inbox (and its fence) outlives the room's last refresh. The room refreshes
+ * both every second, so a dead room's inbox is gone within this: a worker finding no inbox
+ * for ORPHAN_GRACE_MS ends the run upstream (an orphaned run).
+ */
+export const INBOX_TTL_MS = 5_000;
+
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const UUID_ONLY = new RegExp(`^${UUID}$`);
 
@@ -66,14 +74,22 @@ export class Keys {
     return `${this.prefix}:{${sid}}:lock`;
   }
 
-  /** A room process's inbox: every event of every run it started, tagged with the run id. */
+  /**
+   * A room process's inbox: every event of every run it started, tagged with the run id. The
+   * hash tag keeps it and its fence in one slot on Redis Cluster.
+   */
   inbox(readerId: string): string {
-    return `${this.prefix}:inbox:${readerId}`;
+    return `${this.prefix}:inbox:{${readerId}}`;
+  }
+
+  /** The fence of an inbox: the newest attempt of each run writing to it (append-event.lua). */
+  fence(inbox: string): string {
+    return `${inbox}:fence`;
   }
 
   /** True if `key` is an inbox under this prefix: a worker writes to nothing else a job names. */
   isInbox(key: unknown): key is string {
-    this.#inboxPattern ??= new RegExp(`^${escape(this.prefix)}:inbox:${UUID}$`);
+    this.#inboxPattern ??= new RegExp(`^${escape(this.prefix)}:inbox:\\{${UUID}\\}$`);
     return typeof key === 'string' && this.#inboxPattern.test(key);
   }
 

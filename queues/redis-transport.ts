@@ -11,7 +11,13 @@ import type { RunRequest } from '../src/backends/backend.js';
 import type { BackendConfig } from '../src/backends/config.js';
 import type { FleetTransportOptions } from '../src/fleet-mode.js';
 import { isTerminal, type RunEvent, type ToolOutput } from '../src/events.js';
-import { cancelTimeout, queueError, queueTimeout, type RunFailure } from '../src/failures.js';
+import {
+  cancelTimeout,
+  eventsLost,
+  queueError,
+  queueTimeout,
+  type RunFailure,
+} from '../src/failures.js';
 import { defaultLogger, type Logger } from '../src/logger.js';
 import type { RunChannel, RunTransport } from '../src/transport.js';
 import { unlessAborted } from '../src/util/abortable.js';
@@ -21,11 +27,13 @@ import type { ControlMessage, RunJobData, RunJobResult } from './job.js';
 import {
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
+  INBOX_TTL_MS,
   Keys,
   sessionId,
   TTL,
   type SessionIdentity,
 } from './keys.js';
+import { ReplayFilter } from './replay-filter.js';
 import { inboxCodec } from './stream-codec.js';
 import { StreamReader } from './stream-reader.js';
 
@@ -50,7 +58,7 @@ class FleetClient {
   readonly logger: Logger;
   /** The inbox's creation, while it is pending or once it went through. */
   private inboxCreated: Promise<void> | null = null;
-  private readonly runs = new Map<string, (event: RunEvent) => void>();
+  private readonly runs = new Map<string, (event: RunEvent, textOffset?: number) => void>();
   private readonly housekeeping: NodeJS.Timeout;
   private lastRead = '0';
   private trimmedTo = '0';
@@ -81,9 +89,8 @@ class FleetClient {
     this.reader.subscribe(this.inbox, (id, fields) => {
       this.lastRead = id;
       const entry = inboxCodec.decode(fields);
-      if (entry) this.runs.get(entry.runId)?.(entry.event);
+      if (entry) this.runs.get(entry.runId)?.(entry.event, entry.textOffset);
     });
-    let ticks = 0;
     this.housekeeping = setInterval(() => {
       // Drop what was read; refresh the expiry (and re-create the inbox after a Redis restart).
       if (this.lastRead !== this.trimmedTo) {
@@ -94,13 +101,13 @@ class FleetClient {
           (error: Error) => logger.debug('could not trim the inbox', { error: error.message }),
         );
       }
-      if (++ticks % INBOX_REFRESH_TICKS === 0) {
-        this.keepInbox().catch((error: Error) =>
-          // Logged; the next refresh tries again, long before the inbox would expire.
-          logger.warn('could not refresh the inbox', { error: error.message }),
-        );
-      }
-    }, 1_000);
+      // The inbox lives INBOX_TTL_MS past the last tick: a worker finding it gone knows this
+      // process is gone and ends its runs upstream.
+      this.refreshInbox().catch((error: Error) =>
+        // Logged; the next tick tries again, well before the inbox would expire.
+        logger.warn('could not refresh the inbox', { error: error.message }),
+      );
+    }, INBOX_REFRESH_MS);
     this.housekeeping.unref();
   }
 
@@ -124,14 +131,34 @@ class FleetClient {
     return this.commands
       .multi()
       .xadd(this.inbox, '*', 'hello', String(process.pid))
-      .expire(this.inbox, INBOX_TTL_SECONDS)
+      .pexpire(this.inbox, INBOX_TTL_MS)
       .exec();
   }
 
+  /** Extends the inbox's and its fence's lives; re-creates the inbox if Redis lost it. */
+  private async refreshInbox(): Promise<void> {
+    const replies = await this.commands
+      .multi()
+      .pexpire(this.inbox, INBOX_TTL_MS)
+      .pexpire(this.keys.fence(this.inbox), INBOX_TTL_MS)
+      .exec();
+    if (replies?.[0]?.[1] === 0) await this.keepInbox();
+  }
+
   /** Routes a run's events to `onEvent` until the returned function is called. */
-  route(runId: string, onEvent: (event: RunEvent) => void): () => void {
+  route(runId: string, onEvent: (event: RunEvent, textOffset?: number) => void): () => void {
     this.runs.set(runId, onEvent);
-    return () => this.runs.delete(runId);
+    return () => {
+      this.runs.delete(runId);
+      // The run's fence entry is no longer needed; it also goes with the inbox.
+      this.commands
+        .hdel(this.keys.fence(this.inbox), runId)
+        .catch((error: Error) =>
+          this.logger.debug('could not drop a finished run from the fence', {
+            error: error.message,
+          }),
+        );
+    };
   }
 
   async close(): Promise<void> {
@@ -150,10 +177,8 @@ class FleetClient {
   }
 }
 
-/** The inbox outlives a dead room process by at most this long. */
-const INBOX_TTL_SECONDS = 600;
-/** Housekeeping ticks (1 s) between two refreshes of the inbox's expiry. */
-const INBOX_REFRESH_TICKS = 60;
+/** How often the inbox is trimmed and its life extended (it lives INBOX_TTL_MS past this). */
+const INBOX_REFRESH_MS = 1_000;
 
 const IDLE_CLOSE_MS = 2_000;
 /** How soon a queue-timeout check that Redis could not answer is made again. */
@@ -252,6 +277,8 @@ export function createRedisTransport(options: RedisTransportOptions): RedisTrans
 class RedisRunChannel implements RunChannel {
   private readonly events = new AsyncQueue<RunEvent>();
   private readonly runId = randomUUID();
+  private readonly filter = new ReplayFilter();
+  /** The last sequence number passed on. */
   private lastSeq = 0;
   private ended = false;
   private terminal!: () => void;
@@ -273,7 +300,7 @@ class RedisRunChannel implements RunChannel {
     private readonly options: RedisTransportOptions,
   ) {
     // Routed before the job exists, so not even the first event can be missed.
-    this.unsubscribe = client.route(this.runId, (event) => this.receive(event));
+    this.unsubscribe = client.route(this.runId, (event, offset) => this.receive(event, offset));
     const data: RunJobData = {
       sid,
       session,
@@ -313,8 +340,25 @@ class RedisRunChannel implements RunChannel {
     return this.events[Symbol.asyncIterator]();
   }
 
-  private receive(event: RunEvent): void {
-    if (this.ended || event.seq <= this.lastSeq) return; // a replay after a reconnect or restart
+  private receive(received: RunEvent, textOffset?: number): void {
+    if (this.ended) return;
+    // Read twice, sent again by a worker that took the run over, or from a superseded attempt.
+    const event = this.filter.admit(received, textOffset);
+    if (event === null) return;
+    if (event === 'gap') {
+      this.client.logger.warn('events of a run were lost in Redis; the run fails', {
+        runId: this.runId,
+      });
+      // Nobody reads the rest: the worker is asked to end the run upstream.
+      this.send({ type: 'cancel' }).catch((error: Error) =>
+        this.client.logger.warn('could not cancel a run whose events were lost', {
+          runId: this.runId,
+          error: error.message,
+        }),
+      );
+      this.fail(eventsLost(this.runId));
+      return;
+    }
     this.lastSeq = event.seq;
     clearTimeout(this.queueTimer);
     this.events.push(event);

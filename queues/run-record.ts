@@ -1,11 +1,11 @@
 /**
  * What Redis remembers about one run besides its lock and its events: the session's thread, the
- * upstream marker (the run may have reached the server; later its upstream id) and, once the run
+ * upstream marker (the run may have reached the server; later its checkpoint) and, once the run
  * is over, the short expiry of the run's keys. Writes are sent as they are asked for, on the
  * worker's command connection, so they leave in order with the event they belong to.
  */
 import type { Redis } from 'ioredis';
-import type { ApiKind } from '../src/backends/backend.js';
+import type { ApiKind, RunCheckpoint } from '../src/backends/backend.js';
 import type { RunEventBody } from '../src/events.js';
 import { TTL, type Keys } from './keys.js';
 import { PENDING } from './run-start.js';
@@ -44,11 +44,15 @@ export class RunRecord {
         this.#redis.expire(this.#session, TTL.sessionSeconds),
       );
     }
-    if (event.type === 'run.started') {
-      // A worker taking the run over ends this upstream run rather than starting another.
-      writes.push(this.#redis.set(this.#upstream, event.runId, 'EX', TTL.runningSeconds));
-    }
     return writes;
+  }
+
+  /**
+   * Stores where the run stands upstream, in place of the marker: a worker taking the run over
+   * continues it from there rather than starting another.
+   */
+  checkpoint(checkpoint: RunCheckpoint): Promise<unknown> {
+    return this.#redis.set(this.#upstream, JSON.stringify(checkpoint), 'EX', TTL.runningSeconds);
   }
 
   /** The run is over here: its keys are kept briefly, for late readers and a late takeover. */

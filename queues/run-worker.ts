@@ -44,10 +44,20 @@ export interface RunWorkerOptions {
   /** Runs executed at once by this process. Default 50. */
   concurrency?: number;
   logger: Logger;
-  /** BullMQ lock and stalled-job check: a dead worker's job is recovered after about this long. */
+  /**
+   * Failure detection (BullMQ's job lock): a worker that stops renewing its jobs' locks for
+   * `lockDurationMs` is taken for dead and its runs are taken over, found by a stalled-job check
+   * every `stalledIntervalMs`. Locks are renewed every `lockRenewMs`, so an event-loop stall
+   * shorter than `lockDurationMs - lockRenewMs` is never taken for a death. Defaults 1 600, 300
+   * and 200 ms: runs resume within 1.8 s of a death, and a 1.3 s stall is tolerated.
+   */
   lockDurationMs?: number;
+  lockRenewMs?: number;
   stalledIntervalMs?: number;
 }
+
+/** The detection defaults (see RunWorkerOptions). */
+export const DETECTION = { lockDurationMs: 1_600, lockRenewMs: 300, stalledIntervalMs: 200 };
 
 /** Executes run jobs from the BullMQ queue with this process's OpenAI client (what `assistant-host worker` runs). */
 export class RunWorker {
@@ -80,10 +90,12 @@ export class RunWorker {
       {
         connection: connection as ConnectionOptions,
         concurrency: options.concurrency ?? 50,
-        // A dead worker's jobs are back in the queue within seconds, not BullMQ's 30 s default.
-        lockDuration: options.lockDurationMs ?? 6_000,
-        stalledInterval: options.stalledIntervalMs ?? 3_000,
-        maxStalledCount: 1,
+        // A dead worker's jobs are back in the queue within 2 s, not BullMQ's 30 s default.
+        lockDuration: options.lockDurationMs ?? DETECTION.lockDurationMs,
+        lockRenewTime: options.lockRenewMs ?? DETECTION.lockRenewMs,
+        stalledInterval: options.stalledIntervalMs ?? DETECTION.stalledIntervalMs,
+        // Each takeover continues the run; only a run that keeps killing its workers fails.
+        maxStalledCount: 5,
         autorun: true,
       },
     );
@@ -116,7 +128,12 @@ export class RunWorker {
       throw new DelayedError();
     }
     const stop = new RunStop();
-    const lock = this.#locks.hold(this.#keys.lock(sid), runId, startedAt, (why) => stop.stop(why));
+    const owner = `${runId}:${start.attempt}`;
+    const lock = this.#locks.hold(this.#keys.lock(sid), owner, startedAt, (why, holder) =>
+      // A later attempt of this run holds the lock: this one was taken over.
+      stop.stop(holder?.startsWith(`${runId}:`) ? 'superseded' : why),
+    );
+    const attemptKey = this.#keys.attempt(sid, runId);
     this.metrics.activeSessions.inc();
     this.#active.set(runId, stop);
     try {
@@ -124,17 +141,20 @@ export class RunWorker {
         job,
         start,
         backend: createBackend(config, this.#options.openai, logger),
-        publisher: new EventPublisher(this.#commands, replyTo, runId, start.attempt),
+        publisher: new EventPublisher(this.#commands, this.#keys, replyTo, runId, start.attempt),
         record: new RunRecord(this.#commands, this.#keys, sid, runId, config.api),
         meter: new RunMeter(this.metrics, config.api, startedAt),
         lock,
         stop,
         reader: this.#reader,
         controlKey: this.#keys.control(sid, runId),
+        stillOwned: async () => (await this.#commands.get(attemptKey)) === String(start.attempt),
         logger,
         startedAt,
       });
       const result = await execution.execute();
+      // The job belongs to the attempt that took it over: leave it as it is.
+      if (result === 'superseded') throw new WaitingError();
       if (result !== 'handed back') return result;
       // Back to the queue as it is: the worker that takes it over ends the upstream run cleanly.
       await job.moveToWait(token);
@@ -158,8 +178,8 @@ export class RunWorker {
 
   /**
    * Graceful shutdown: stop taking jobs, let runs in flight finish for up to `graceMs`, then
-   * leave the rest to the queue: their locks lapse, another worker takes them over and ends
-   * them cleanly (the room hears `worker_lost`). Returns how many runs were handed back.
+   * hand the rest back to the queue: another worker takes each over and continues it upstream
+   * from its checkpoint, as after a crash. Returns how many runs were handed back.
    */
   async close(graceMs = 25_000): Promise<number> {
     this.#closing = true;

@@ -13,6 +13,7 @@ export const SCRIPT_FILES = {
   beginRun: { file: 'begin-run.lua', keys: 5 },
   renewLocks: { file: 'renew-locks.lua', keys: null },
   releaseLock: { file: 'release-lock.lua', keys: 1 },
+  appendEvent: { file: 'append-event.lua', keys: 2 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_FILES;
@@ -25,9 +26,11 @@ type Arg = string | number;
 /** A connection with the scripts defined on it, as commands. */
 export interface ScriptCommands {
   beginRun(...keysThenArgs: Arg[]): Promise<BeginRunReply>;
-  /** renewLocks(numberOfKeys, ...keys, ttlMs, ...runIds) */
-  renewLocks(numberOfKeys: number, ...keysThenArgs: Arg[]): Promise<Array<0 | 1>>;
-  releaseLock(key: string, runId: string): Promise<0 | 1>;
+  /** renewLocks(numberOfKeys, ...keys, ttlMs, ...owners): 1, or the lock's current owner, or 0 */
+  renewLocks(numberOfKeys: number, ...keysThenArgs: Arg[]): Promise<Array<0 | 1 | string>>;
+  releaseLock(key: string, owner: string): Promise<0 | 1>;
+  /** appendEvent(inbox, fence, runId, attempt, maxLen, fenceTtlMs, ...fields): 1, 0 or -1 */
+  appendEvent(...keysThenArgs: Arg[]): Promise<1 | 0 | -1>;
 }
 
 export type ScriptedRedis = Redis & ScriptCommands;

@@ -14,20 +14,29 @@ export type EntryFields = string[];
 export interface InboxEntry {
   runId: string;
   event: RunEvent;
+  /**
+   * For `text.delta`: where its text starts in the run's text. A worker that took the run over
+   * sends text again from a checkpoint; the room keeps only what it lacks.
+   */
+  textOffset?: number;
 }
 
 export const inboxCodec = {
-  encode({ runId, event }: InboxEntry): EntryFields {
-    return ['e', JSON.stringify(event), 'r', runId];
+  encode({ runId, event, textOffset }: InboxEntry): EntryFields {
+    const fields = ['e', JSON.stringify(event), 'r', runId];
+    if (textOffset !== undefined) fields.push('o', String(textOffset));
+    return fields;
   },
 
   /** The run event an entry carries; null for anything else (the inbox's own first entry). */
   decode(fields: EntryFields): InboxEntry | null {
-    const [eventName, event, runName, runId] = fields;
+    const [eventName, event, runName, runId, offsetName, offset] = fields;
     if (eventName !== 'e' || runName !== 'r' || event === undefined || runId === undefined) {
       return null;
     }
-    return { runId, event: JSON.parse(event) as RunEvent };
+    const entry: InboxEntry = { runId, event: JSON.parse(event) as RunEvent };
+    if (offsetName === 'o' && offset !== undefined) entry.textOffset = Number(offset);
+    return entry;
   },
 };
 

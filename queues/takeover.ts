@@ -1,22 +1,28 @@
 /**
- * A takeover: a worker began this run before and was lost (it died, or handed the run back at
- * shutdown). If that attempt may have reached the server, the run must not start again (the
- * user's message would be in the thread twice): it is ended there, and the room told so.
+ * A takeover: a worker began this run before and was lost (it died, stalled, or handed the run
+ * back at shutdown). What it left in Redis says what to do:
+ * - nothing, or a marker whose request never reached the server: start the run;
+ * - a checkpoint (or a run the server has, found by its tag): continue the run from there, if
+ *   the backend can (Responses in background mode, Assistants);
+ * - otherwise the run must not start again (the user's message would be in the thread twice):
+ *   it is ended upstream and the room told it was lost.
  */
-import type { Backend, RunRequest } from '../src/backends/backend.js';
+import type { Backend, RunCheckpoint, RunRequest } from '../src/backends/backend.js';
 import { workerLost, type RunFailure } from '../src/failures.js';
 import type { Logger } from '../src/logger.js';
 import { PENDING } from './run-start.js';
 
 export type Takeover =
   /** No attempt before this one, or the one before never reached the server: start the run. */
-  | { lost: false }
+  | { kind: 'start' }
+  /** Continue the run upstream from `checkpoint`. */
+  | { kind: 'resume'; checkpoint: RunCheckpoint }
   /** The run is lost: `failure` goes to the room and the job fails; nothing is sent upstream. */
-  | { lost: true; failure: RunFailure };
+  | { kind: 'lost'; failure: RunFailure };
 
 export interface TakeoverInput {
   backend: Backend;
-  /** What the lost attempt left: PENDING, the upstream run id, or null on a first start. */
+  /** What the lost attempt left: PENDING, a checkpoint (JSON), or null on a first start. */
   marker: string | null;
   runId: string;
   request: RunRequest;
@@ -24,12 +30,15 @@ export interface TakeoverInput {
   logger: Logger;
 }
 
-/** Decides whether the run may start, and ends the lost attempt upstream when it reached it. */
+/** Decides how the run goes on after a lost attempt; ends it upstream when it cannot. */
 export async function settleLostAttempt(input: TakeoverInput): Promise<Takeover> {
   const { backend, marker, runId, request, threadId, logger } = input;
-  if (!marker) return { lost: false };
-  let upstream: string | null = marker === PENDING ? null : marker;
-  if (marker === PENDING && threadId) {
+  if (!marker) return { kind: 'start' };
+  let checkpoint = parseCheckpoint(marker);
+  // A marker from an older version is the upstream id alone: it can be ended, not continued.
+  let upstream: string | null = checkpoint?.upstreamId ?? (marker === PENDING ? null : marker);
+  if (marker === PENDING) {
+    if (!threadId) return { kind: 'start' };
     try {
       upstream = await backend.findStarted(threadId, { ...request, tag: runId });
     } catch (error) {
@@ -38,13 +47,18 @@ export async function settleLostAttempt(input: TakeoverInput): Promise<Takeover>
         'could not tell whether the lost attempt reached the server; the run ends as lost',
         { runId, error: (error as Error).message },
       );
-      return { lost: true, failure: workerLost(undefined, 'unchecked') };
+      return { kind: 'lost', failure: workerLost(undefined, 'unchecked') };
     }
+    if (!upstream) return { kind: 'start' };
+    // An Assistants run found by its tag is followed from its start.
+    if (backend.api === 'assistants')
+      checkpoint = { threadId, upstreamId: upstream, segment: 0, textOffset: 0 };
   }
-  if (!upstream) return { lost: false };
-  if (threadId) {
+  if (checkpoint && backend.resumable) return { kind: 'resume', checkpoint };
+  const thread = checkpoint?.threadId ?? threadId;
+  if (thread && upstream) {
     try {
-      await backend.abandon(threadId, upstream);
+      await backend.abandon(thread, upstream);
     } catch (error) {
       // Logged; the room still hears that the run was lost. An upstream run left active ends
       // by itself (it expires), and until then the session's next run waits for the thread.
@@ -55,5 +69,24 @@ export async function settleLostAttempt(input: TakeoverInput): Promise<Takeover>
       });
     }
   }
-  return { lost: true, failure: workerLost(upstream, 'ended') };
+  return { kind: 'lost', failure: workerLost(upstream ?? undefined, 'ended') };
+}
+
+/** A checkpoint as RunRecord stored it; null for PENDING or anything else. */
+function parseCheckpoint(marker: string): RunCheckpoint | null {
+  if (!marker.startsWith('{')) return null;
+  try {
+    const value = JSON.parse(marker) as Partial<RunCheckpoint>;
+    const { threadId, upstreamId, segment, textOffset } = value;
+    if (
+      typeof threadId === 'string' &&
+      typeof upstreamId === 'string' &&
+      Number.isInteger(segment) &&
+      Number.isInteger(textOffset)
+    )
+      return { threadId, upstreamId, segment: segment!, textOffset: textOffset! };
+  } catch {
+    // Handled: an unreadable marker is treated as an unknown one below (the run ends as lost).
+  }
+  return null;
 }

@@ -30,11 +30,15 @@ export interface HeldLock {
 
 interface Entry {
   key: string;
-  runId: string;
+  /** <runId>:<attempt>, as begin-run.lua set it. */
+  owner: string;
   /** When the last renewal that went through was sent (the lock lives at least ttl from then). */
   confirmedAt: number;
-  onLost: (why: LockLoss) => void;
+  onLost: OnLockLost;
 }
+
+/** Told why a lock was lost and, when it was taken, who holds it now. */
+export type OnLockLost = (why: LockLoss, holder: string | null) => void;
 
 export class ThreadLocks {
   readonly #redis: ScriptedRedis;
@@ -66,11 +70,11 @@ export class ThreadLocks {
   }
 
   /**
-   * Keeps the lock `key` that `runId` took at `takenAt` (ms, the time the taking call was sent)
-   * until it is released; `onLost` is called once if it cannot be kept.
+   * Keeps the lock `key` that `owner` (<runId>:<attempt>) took at `takenAt` (ms, the time the
+   * taking call was sent) until it is released; `onLost` is called once if it cannot be kept.
    */
-  hold(key: string, runId: string, takenAt: number, onLost: (why: LockLoss) => void): HeldLock {
-    const entry: Entry = { key, runId, confirmedAt: takenAt, onLost };
+  hold(key: string, owner: string, takenAt: number, onLost: OnLockLost): HeldLock {
+    const entry: Entry = { key, owner, confirmedAt: takenAt, onLost };
     this.#held.set(key, entry);
     let released: Promise<void> | null = null;
     return {
@@ -78,12 +82,12 @@ export class ThreadLocks {
         // Off the renewal list first: no renewal may bring back a lock the run gave up.
         if (this.#held.get(key) === entry) this.#held.delete(key);
         // Sent synchronously, so it leaves in order with the run's other writes.
-        released ??= this.#redis.releaseLock(key, runId).then(
+        released ??= this.#redis.releaseLock(key, owner).then(
           () => undefined,
           (error: Error) =>
             // Logged, and safe: the lock lapses within ttl and the session's next run waits.
             this.#logger.warn('could not release a thread lock; it lapses by itself', {
-              runId,
+              owner,
               error: error.message,
             }),
         );
@@ -97,13 +101,13 @@ export class ThreadLocks {
     const entries = [...this.#held.values()];
     if (entries.length === 0) return;
     const sentAt = Date.now();
-    let renewed: Array<0 | 1>;
+    let renewed: Array<0 | 1 | string>;
     try {
       renewed = await this.#redis.renewLocks(
         entries.length,
         ...entries.map((e) => e.key),
         this.#ttlMs,
-        ...entries.map((e) => e.runId),
+        ...entries.map((e) => e.owner),
       );
     } catch (error) {
       this.#logger.warn('could not renew the thread locks; retrying', {
@@ -112,22 +116,23 @@ export class ThreadLocks {
       });
       // Past its time to live a lock has expired, whether or not Redis answers again.
       for (const entry of entries) {
-        if (Date.now() - entry.confirmedAt >= this.#ttlMs) this.#lose(entry, 'lapsed');
+        if (Date.now() - entry.confirmedAt >= this.#ttlMs) this.#lose(entry, 'lapsed', null);
       }
       return;
     }
     entries.forEach((entry, i) => {
-      if (renewed[i] === 1) entry.confirmedAt = sentAt;
-      else this.#lose(entry, 'taken');
+      const reply = renewed[i];
+      if (reply === 1) entry.confirmedAt = sentAt;
+      else this.#lose(entry, 'taken', typeof reply === 'string' ? reply : null);
     });
   }
 
-  #lose(entry: Entry, why: LockLoss): void {
+  #lose(entry: Entry, why: LockLoss, holder: string | null): void {
     // A lock released meanwhile is no longer anyone's concern.
     if (this.#held.get(entry.key) !== entry) return;
     this.#held.delete(entry.key);
-    this.#logger.warn('lost a thread lock; its run stops', { runId: entry.runId, why });
-    entry.onLost(why);
+    this.#logger.warn('lost a thread lock; its run stops', { owner: entry.owner, why });
+    entry.onLost(why, holder);
   }
 
   /** Stops the timer; locks still held lapse within ttl. */

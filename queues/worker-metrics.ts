@@ -32,6 +32,12 @@ export class WorkerMetrics {
     labelNames: ['api'] as const,
     registers: [this.registry],
   });
+  readonly runsResumed = new this.#prom.Counter({
+    name: 'assistant_runs_resumed_total',
+    help: 'Runs this worker took over from a lost worker and continued upstream',
+    labelNames: ['api'] as const,
+    registers: [this.registry],
+  });
   readonly runsEnded = new this.#prom.Counter({
     name: 'assistant_runs_ended_total',
     help: 'Runs this worker ended, by outcome (completed, failed, cancelled)',
@@ -83,6 +89,11 @@ export class RunMeter {
     this.#metrics = metrics;
     this.#api = api;
     this.#startedAt = startedAt;
+  }
+
+  /** The run was taken over and continues from its checkpoint. */
+  resumed(): void {
+    this.#metrics.runsResumed.inc({ api: this.#api });
   }
 
   /** The run is about to reach the server, `queuedAt` ms (epoch) after the room queued it. */

@@ -24,6 +24,7 @@ export const RUN_FAILURE_CODES = [
   'cancel_timeout',
   'worker_lost',
   'lock_lost',
+  'events_lost',
 ] as const;
 
 /** Why a run failed: one of RUN_FAILURE_CODES. */
@@ -83,6 +84,7 @@ export const FAILURES: Readonly<Record<RunFailureCode, FailureRule>> = {
   cancel_timeout: RUN,
   worker_lost: RUN,
   lock_lost: RUN,
+  events_lost: RUN,
 };
 
 /** 408, 429 and 5xx (or no status at all) may pass if tried again. */
@@ -253,6 +255,19 @@ export function lockLost(runId: string | undefined, why: 'lapsed' | 'taken'): Ru
     why === 'lapsed'
       ? `The worker could not renew the thread lock of the run (Redis did not answer in time), so it stopped the run. ${RETRY}`
       : `The thread lock of the run was taken from this worker, so it stopped the run. ${RETRY}`,
+    { runId },
+  );
+}
+
+/**
+ * Fleet mode: the room found a gap in the run's events (Redis lost some, as an unsynchronised
+ * replica promoted after a crash can); the reply is incomplete, so the run is not delivered as
+ * if it were whole.
+ */
+export function eventsLost(runId: string | undefined): RunFailure {
+  return runFailure(
+    'events_lost',
+    `Some of the run's events were lost on their way from the worker (Redis lost them), so the reply is incomplete. ${RETRY}`,
     { runId },
   );
 }

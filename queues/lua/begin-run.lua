@@ -7,7 +7,8 @@
 -- KEYS[4]  <prefix>:{sid}:run:<runId>:control  the run's control stream (tool outputs, cancel)
 -- KEYS[5]  <prefix>:{sid}:session              the session's hash (threadId)
 --
--- ARGV[1]  the run id, which owns the lock
+-- ARGV[1]  the run id; the lock's owner is <runId>:<attempt>, so a later attempt of the same run
+--          takes the lock over from an earlier one, and the earlier one can tell
 -- ARGV[2]  the lock's time to live, ms
 -- ARGV[3]  the attempt counter's and the marker's time to live, s
 -- ARGV[4]  '1' to read the session's thread id, '0' not to
@@ -21,11 +22,12 @@
 -- payload is the entry's second value.
 
 local owner = redis.call('get', KEYS[1])
-if owner and owner ~= ARGV[1] then return {0} end
-if not owner then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+local ours = ARGV[1] .. ':'
+if owner and string.sub(owner, 1, #ours) ~= ours then return {0} end
 
 local attempt = redis.call('incr', KEYS[2])
 redis.call('expire', KEYS[2], ARGV[3])
+redis.call('set', KEYS[1], ours .. attempt, 'PX', ARGV[2])
 local marker = redis.call('get', KEYS[3])
 
 local thread = false

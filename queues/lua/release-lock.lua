@@ -2,9 +2,9 @@
 --
 -- KEYS[1]  <prefix>:{sid}:lock
 --
--- ARGV[1]  the run id that took the lock
+-- ARGV[1]  the owner that took the lock (<runId>:<attempt>)
 --
--- Returns 1 when the lock was the run's and is deleted, 0 when it is gone or names another run
+-- Returns 1 when the lock was the owner's and is deleted, 0 when it is gone or names another owner
 -- (it is left as it is).
 
 if redis.call('get', KEYS[1]) == ARGV[1] then

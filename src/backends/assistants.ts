@@ -19,7 +19,15 @@ import {
 } from '../failures.js';
 import type { Logger } from '../logger.js';
 import type { BuiltInTool, FunctionToolCall, ToolCall } from '../tools.js';
-import { TAG_KEY, sleep, type Backend, type BackendRun, type RunRequest } from './backend.js';
+import {
+  TAG_KEY,
+  sleep,
+  type Backend,
+  type BackendRun,
+  type RunCheckpoint,
+  type RunHooks,
+  type RunRequest,
+} from './backend.js';
 import { RunLoop, withLogger, type BackendOptions } from './run-loop.js';
 
 /** What the Assistants API backend needs: a client, the assistant and the run limits. */
@@ -38,8 +46,15 @@ export class AssistantsBackend implements Backend {
     this.#options = withLogger(options);
   }
 
-  startRun(request: RunRequest): BackendRun {
-    return new AssistantsRun(this.#options, request);
+  /** A run lives on the server whatever happens to the process streaming it. */
+  readonly resumable = true;
+
+  startRun(request: RunRequest, hooks?: RunHooks): BackendRun {
+    return new AssistantsRun(this.#options, request, hooks);
+  }
+
+  resumeRun(request: RunRequest, checkpoint: RunCheckpoint, hooks?: RunHooks): BackendRun {
+    return new AssistantsRun(this.#options, request, hooks, checkpoint);
   }
 
   abandon(threadId: string, upstreamRunId: string): Promise<void> {
@@ -62,8 +77,13 @@ class AssistantsRun extends RunLoop<AssistantStreamEvent> {
   readonly #request: RunRequest;
   #runId: string | undefined;
 
-  constructor(config: AssistantsBackendOptions & { logger: Logger }, request: RunRequest) {
-    super(config, request.threadId);
+  constructor(
+    config: AssistantsBackendOptions & { logger: Logger },
+    request: RunRequest,
+    hooks?: RunHooks,
+    resumeFrom?: RunCheckpoint,
+  ) {
+    super(config, request.threadId, hooks, resumeFrom);
     this.#config = config;
     this.#request = request;
   }
@@ -96,6 +116,67 @@ class AssistantsRun extends RunLoop<AssistantStreamEvent> {
     return this.guard(stream);
   }
 
+  /**
+   * The Assistants API cannot stream a run again. So the run is followed until it stops
+   * (completed, failed, or waiting for tool outputs), and its whole story is told from what
+   * the API keeps: the run, its tool-call steps and its messages, the text from the start of the
+   * run (a reader drops the part it has). What follows tool outputs streams live again.
+   */
+  protected async reopen(checkpoint: RunCheckpoint): Promise<AsyncIterable<AssistantStreamEvent>> {
+    const threadId = checkpoint.threadId;
+    const runId = checkpoint.upstreamId;
+    this.#runId = runId;
+    this.replayTextFrom(0);
+    const signal = this.abort.signal;
+    let run = await this.client.beta.threads.runs.retrieve(
+      runId,
+      { thread_id: threadId },
+      { signal },
+    );
+    for (let polls = 0; FOLLOWED.includes(run.status); polls++) {
+      await sleep(Math.min(100 * 2 ** polls, 1_000));
+      run = await this.client.beta.threads.runs.retrieve(
+        runId,
+        { thread_id: threadId },
+        { signal },
+      );
+    }
+    const [steps, messages] = await Promise.all([
+      this.client.beta.threads.runs.steps.list(
+        runId,
+        { thread_id: threadId, order: 'asc', limit: 100 },
+        { signal },
+      ),
+      this.client.beta.threads.messages.list(
+        threadId,
+        { run_id: runId, order: 'asc', limit: 100 },
+        { signal },
+      ),
+    ]);
+    const told: AssistantStreamEvent[] = [{ event: 'thread.run.created', data: run }];
+    for (const step of steps.data) {
+      if (step.status === 'completed')
+        told.push({ event: 'thread.run.step.completed', data: step });
+    }
+    for (const message of messages.data) {
+      const text = message.content
+        .map((part) => (part.type === 'text' ? part.text.value : ''))
+        .join('');
+      if (!text) continue;
+      told.push({
+        event: 'thread.message.delta',
+        data: {
+          id: message.id,
+          object: 'thread.message.delta',
+          delta: { content: [{ index: 0, type: 'text', text: { value: text } }] },
+        },
+      });
+    }
+    const end = endEventOf(run);
+    if (end) told.push(end);
+    return toAsync(told);
+  }
+
   protected async continueWith(
     outputs: ToolOutput[],
   ): Promise<AsyncIterable<AssistantStreamEvent>> {
@@ -121,6 +202,7 @@ class AssistantsRun extends RunLoop<AssistantStreamEvent> {
     switch (event.event) {
       case 'thread.run.created':
         this.#runId = event.data.id;
+        this.checkpointAt(event.data.id);
         this.upstreamKnown();
         return [{ type: 'run.started', runId: event.data.id, threadId: event.data.thread_id }];
       case 'thread.message.delta':
@@ -193,6 +275,33 @@ class AssistantsRun extends RunLoop<AssistantStreamEvent> {
     }
     await cancelRun(this.client, threadId, runId);
   }
+}
+
+/** Statuses in which a run taken over is followed until it leaves them. */
+const FOLLOWED: Run['status'][] = ['queued', 'in_progress', 'cancelling'];
+
+/** The stream event a run's status stands for once it stopped, as a stream would end. */
+function endEventOf(run: Run): AssistantStreamEvent | null {
+  switch (run.status) {
+    case 'requires_action':
+      return { event: 'thread.run.requires_action', data: run };
+    case 'completed':
+      return { event: 'thread.run.completed', data: run };
+    case 'failed':
+      return { event: 'thread.run.failed', data: run };
+    case 'cancelled':
+      return { event: 'thread.run.cancelled', data: run };
+    case 'expired':
+      return { event: 'thread.run.expired', data: run };
+    case 'incomplete':
+      return { event: 'thread.run.incomplete', data: run };
+    default:
+      return null;
+  }
+}
+
+async function* toAsync<T>(items: T[]): AsyncGenerator<T> {
+  yield* items;
 }
 
 /** Cancels a run and waits until it is terminal, so that the thread takes the next run. */

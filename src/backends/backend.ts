@@ -34,12 +34,69 @@ export interface RunRequest {
 export interface BackendRun extends AsyncIterable<RunEventBody> {
   submitToolOutputs(outputs: ToolOutput[]): void;
   cancel(): Promise<void>;
+  /**
+   * Characters of text the run has produced from its start up to the last event iterated: a
+   * `text.delta` covers the characters just before this. A resumed run counts from its
+   * checkpoint, so a reader that has part of the text can tell which part it lacks.
+   */
+  readonly textOffset: number;
+}
+
+/**
+ * Where a run stands upstream: what a process taking the run over needs to continue it. A
+ * backend reports a new checkpoint whenever the run opens a new upstream stream.
+ */
+export interface RunCheckpoint {
+  /** The thread (Assistants) or conversation (Responses). */
+  threadId: string;
+  /** The run (Assistants) or the response streaming now (Responses). */
+  upstreamId: string;
+  /** How many responses of this run came before `upstreamId` (always 0 on Assistants). */
+  segment: number;
+  /** Characters of text the run produced before `upstreamId` began. */
+  textOffset: number;
+}
+
+/** What a host running the run (a fleet worker) is told and asked along the way. */
+export interface RunHooks {
+  /**
+   * Called when the run's checkpoint changes, before any event of the new stream is iterated.
+   * A host that can be taken over stores it before it relays those events.
+   */
+  checkpoint?(checkpoint: RunCheckpoint): void;
+  /**
+   * Awaited before every request that changes something upstream (a thread, a run or response,
+   * tool outputs). Rejects with RunHandedOff when another process owns the run now.
+   */
+  beforeRequest?(): Promise<void>;
+}
+
+/**
+ * Another process owns the run now (it took the run over): this one stops at once, sends
+ * nothing upstream and leaves what runs there to the new owner. The run's iteration rethrows it.
+ */
+export class RunHandedOff extends Error {
+  constructor(message = 'Another process owns this run now.') {
+    super(message);
+    this.name = 'RunHandedOff';
+  }
 }
 
 /** Speaks one OpenAI protocol: starts runs and turns their streams into run events. */
 export interface Backend {
   readonly api: ApiKind;
-  startRun(request: RunRequest): BackendRun;
+  startRun(request: RunRequest, hooks?: RunHooks): BackendRun;
+  /**
+   * True when a run this backend started can be continued by another process from its last
+   * checkpoint (Responses in background mode; Assistants always, by following the run).
+   */
+  readonly resumable: boolean;
+  /**
+   * Continues a run another process started, from its last checkpoint: the events iterated are
+   * those of the checkpoint's stream from its start (a reader drops what it already has, by
+   * `textOffset` for text), then the rest of the run, live.
+   */
+  resumeRun(request: RunRequest, checkpoint: RunCheckpoint, hooks?: RunHooks): BackendRun;
   /**
    * Ends a run that a lost process started (a worker that died mid-run): cancels it if it is
    * still active and answers calls it waits on, so the thread takes the next run.

@@ -31,6 +31,8 @@ import {
   sleep,
   type Backend,
   type BackendRun,
+  type RunCheckpoint,
+  type RunHooks,
   type RunRequest,
 } from './backend.js';
 import { RunLoop, withLogger, type BackendOptions } from './run-loop.js';
@@ -87,8 +89,18 @@ export class ResponsesBackend implements Backend {
     this.#options = withLogger(options);
   }
 
-  startRun(request: RunRequest): BackendRun {
-    return new ResponsesRun(this.#options, request);
+  /** Only a background response outlives the process streaming it. */
+  get resumable(): boolean {
+    return this.#options.background === true;
+  }
+
+  startRun(request: RunRequest, hooks?: RunHooks): BackendRun {
+    return new ResponsesRun(this.#options, request, hooks);
+  }
+
+  resumeRun(request: RunRequest, checkpoint: RunCheckpoint, hooks?: RunHooks): BackendRun {
+    if (!this.resumable) throw new Error('Only background responses can be resumed.');
+    return new ResponsesRun(this.#options, request, hooks, checkpoint);
   }
 
   /**
@@ -143,8 +155,13 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
   readonly #currentKnown = new Promise<void>((resolve) => (this.#markCurrentKnown = resolve));
   readonly #usage: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 
-  constructor(config: RunConfig, request: RunRequest) {
-    super(config, request.threadId);
+  constructor(
+    config: RunConfig,
+    request: RunRequest,
+    hooks?: RunHooks,
+    resumeFrom?: RunCheckpoint,
+  ) {
+    super(config, request.threadId, hooks, resumeFrom);
     this.#config = config;
     this.#request = request;
   }
@@ -163,6 +180,22 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
 
   protected async open(): Promise<AsyncIterable<ResponseStreamEvent>> {
     return this.#streamResponse([{ role: 'user', content: this.#request.message }]);
+  }
+
+  /**
+   * Streams the checkpoint's response again from its first event: a background response keeps
+   * its events, so the replay is what the lost process saw, followed by what it did not.
+   */
+  protected async reopen(checkpoint: RunCheckpoint): Promise<AsyncIterable<ResponseStreamEvent>> {
+    // A later response of the run: its first response (the run's id) is not known here.
+    if (checkpoint.segment > 0) this.#firstResponseId = checkpoint.upstreamId;
+    this.#currentId = checkpoint.upstreamId;
+    const stream = await this.client.responses.retrieve(
+      checkpoint.upstreamId,
+      { stream: true },
+      { signal: this.abort.signal },
+    );
+    return this.#follow(stream);
   }
 
   protected async continueWith(outputs: ToolOutput[]): Promise<AsyncIterable<ResponseStreamEvent>> {
@@ -215,6 +248,12 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
       }
     }
     this.#currentId = undefined;
+    yield* this.#follow(stream);
+  }
+
+  /** Streams a response; a dropped stream of a background response is resumed by sequence number. */
+  async *#follow(first: Stream<ResponseStreamEvent>): AsyncGenerator<ResponseStreamEvent> {
+    let stream = first;
     this.#lastSequence = -1;
     for (let resumes = 0; ; resumes++) {
       try {
@@ -277,6 +316,7 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
       case 'response.created': {
         this.#currentId = event.response.id;
         this.#calls = [];
+        this.checkpointAt(event.response.id);
         this.#markCurrentKnown();
         this.upstreamKnown();
         if (this.#firstResponseId) return [];

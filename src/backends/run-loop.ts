@@ -19,7 +19,13 @@ import {
   type RunFailure,
 } from '../failures.js';
 import { consoleLogger, type Logger } from '../logger.js';
-import type { BackendRun, BackendRunOptions } from './backend.js';
+import {
+  RunHandedOff,
+  type BackendRun,
+  type BackendRunOptions,
+  type RunCheckpoint,
+  type RunHooks,
+} from './backend.js';
 
 /** An SDK stream: its own controller ends just this HTTP request. */
 interface SdkStream<T> extends AsyncIterable<T> {
@@ -67,12 +73,30 @@ export abstract class RunLoop<E> implements BackendRun {
   protected readonly stopped = new Promise<void>((resolve) => (this.#markStopped = resolve));
   #markFinished!: () => void;
   readonly #finished = new Promise<void>((resolve) => (this.#markFinished = resolve));
+  readonly #hooks: RunHooks;
+  /** Where a run another process started stands; the loop continues it instead of starting. */
+  readonly #resumeFrom: RunCheckpoint | undefined;
+  #textOffset = 0;
+  /** The text offset and index of the stream opened last (see RunCheckpoint). */
+  #segmentStart = 0;
+  #segment = -1;
 
-  constructor(options: RunLoopOptions, threadId: string | undefined) {
+  constructor(
+    options: RunLoopOptions,
+    threadId: string | undefined,
+    hooks: RunHooks = {},
+    resumeFrom?: RunCheckpoint,
+  ) {
     this.client = options.client;
     this.logger = options.logger;
     this.#options = options;
-    this.threadId = threadId;
+    this.#hooks = hooks;
+    this.#resumeFrom = resumeFrom;
+    this.threadId = resumeFrom?.threadId ?? threadId;
+  }
+
+  get textOffset(): number {
+    return this.#textOffset;
   }
 
   // The protocol's steps.
@@ -83,6 +107,12 @@ export abstract class RunLoop<E> implements BackendRun {
   protected abstract open(threadId: string): Promise<AsyncIterable<E>>;
   /** Submits tool outputs and streams what follows. */
   protected abstract continueWith(outputs: ToolOutput[]): Promise<AsyncIterable<E>>;
+  /**
+   * Streams a run another process started, from the start of `checkpoint`'s stream (a reader
+   * drops what it has), then on live. A protocol that replays from
+   * elsewhere says so with replayTextFrom().
+   */
+  protected abstract reopen(checkpoint: RunCheckpoint): Promise<AsyncIterable<E>>;
   /** Maps one protocol event to run events. */
   protected abstract translate(event: E): RunEventBody[];
   /** Ends the run upstream, so that the thread takes the next run. */
@@ -123,6 +153,31 @@ export abstract class RunLoop<E> implements BackendRun {
     return this.#withIdleTimeout(stream, () => stream.controller.abort());
   }
 
+  /**
+   * Call when a stream's upstream id becomes known (the run, or a new response): the host
+   * stores the checkpoint before any later event reaches it.
+   */
+  protected checkpointAt(upstreamId: string): void {
+    if (!this.threadId) return;
+    this.#hooks.checkpoint?.({
+      threadId: this.threadId,
+      upstreamId,
+      segment: Math.max(this.#segment, 0),
+      textOffset: this.#segmentStart,
+    });
+  }
+
+  /** Where the text of the stream being replayed begins (a protocol replays from there). */
+  protected replayTextFrom(offset: number): void {
+    this.#textOffset = offset;
+    this.#segmentStart = offset;
+  }
+
+  /** Waits until the host says this process still owns the run; before every write upstream. */
+  protected async owned(): Promise<void> {
+    await this.#hooks.beforeRequest?.();
+  }
+
   /** Call when the upstream id becomes known: a cancel that came first is sent now. */
   protected upstreamKnown(): void {
     // cancelQuietly never rejects: it logs what fails.
@@ -149,16 +204,29 @@ export abstract class RunLoop<E> implements BackendRun {
   /** Yields the run's events and returns the terminal one, which only this loop decides. */
   async *#loop(): AsyncGenerator<RunEventBody, TerminalRunEventBody> {
     try {
-      if (!this.threadId) {
-        this.threadId = await this.createThread();
-        yield { type: 'thread.created', threadId: this.threadId };
+      let stream: AsyncIterable<E>;
+      if (this.#resumeFrom) {
+        this.#segment = this.#resumeFrom.segment;
+        this.replayTextFrom(this.#resumeFrom.textOffset);
+        // Whatever was produced, the caller may have some of it: never offered as retryable.
+        this.#producedOutput = true;
+        stream = await this.reopen(this.#resumeFrom);
+      } else {
+        if (!this.threadId) {
+          await this.owned();
+          this.threadId = await this.createThread();
+          yield { type: 'thread.created', threadId: this.threadId };
+        }
+        await this.owned();
+        this.#nextSegment();
+        stream = await this.open(this.threadId);
       }
-      let stream = await this.open(this.threadId);
       while (true) {
         let required = false;
         for await (const event of stream) {
           for (const out of this.translate(event)) {
             if (isTerminal(out)) return out;
+            if (out.type === 'text.delta') this.#textOffset += out.text.length;
             if (out.type === 'text.delta' || out.type === 'tool_call.created')
               this.#producedOutput = true;
             if (out.type === 'tool_outputs.required') required = this.#expectingOutputs = true;
@@ -177,15 +245,24 @@ export abstract class RunLoop<E> implements BackendRun {
           await this.#cancelQuietly('tool output timeout');
           return toolOutputTimeout(this.runId, this.#options.toolOutputTimeoutMs);
         }
+        await this.owned();
+        this.#nextSegment();
         stream = await this.continueWith(outputs);
       }
     } catch (error) {
+      // Another process continues the run: nothing is ended upstream, nothing reported.
+      if (error instanceof RunHandedOff) throw error;
       if (this.#cancelRequested) return this.#cancelled();
       const failed = this.failureOf(error);
       // The run may go on server-side after a broken stream; end it so the thread is free.
       if (this.inFlight) await this.#cancelQuietly('failure');
       return failed;
     }
+  }
+
+  #nextSegment(): void {
+    this.#segment++;
+    this.#segmentStart = this.#textOffset;
   }
 
   #cancelled(): TerminalRunEventBody {

@@ -150,7 +150,10 @@ export class AssistantsProtocol {
     const run = this.run(thread, c);
     if (d === undefined && method === 'GET') return reply(res, run.object);
     if (d === 'steps' && e === undefined && method === 'GET')
-      return reply(res, list([...run.steps].reverse()));
+      return reply(
+        res,
+        list(query.get('order') === 'asc' ? [...run.steps] : [...run.steps].reverse()),
+      );
     if (d === 'cancel' && method === 'POST') return reply(res, this.cancel(run));
     if (d === 'submit_tool_outputs' && method === 'POST')
       return this.submitToolOutputs(run, body, res);
@@ -732,7 +735,10 @@ function list(data: unknown[]): Json {
 
 function listMessages(thread: Thread, query: URLSearchParams): Json {
   const ascending = query.get('order') === 'asc';
-  const messages = ascending ? [...thread.messages] : [...thread.messages].reverse();
+  // As the API does: `run_id` keeps the messages that run created.
+  const runId = query.get('run_id');
+  const own = runId ? thread.messages.filter((m) => m.run_id === runId) : thread.messages;
+  const messages = ascending ? [...own] : [...own].reverse();
   const limit = Number(query.get('limit') ?? 20);
   return list(messages.slice(0, Math.max(1, Math.min(100, limit))));
 }

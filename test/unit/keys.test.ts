@@ -45,7 +45,10 @@ describe('Keys', () => {
     const inbox = keys.inbox(randomUUID());
     expect(keys.isInbox(inbox)).toBe(true);
     expect(new Keys('other').isInbox(inbox)).toBe(false);
-    expect(keys.isInbox(`ast:inbox:not-a-uuid`)).toBe(false);
+    expect(keys.isInbox(`ast:inbox:{not-a-uuid}`)).toBe(false);
+    // The hash tag is part of the address: it keeps the inbox and its fence in one slot.
+    expect(keys.isInbox(`ast:inbox:${randomUUID()}`)).toBe(false);
+    expect(keys.fence(inbox)).toBe(`${inbox}:fence`);
     expect(keys.isInbox(keys.control(sid, runId))).toBe(false);
     expect(keys.isInbox(`${inbox}:x`)).toBe(false);
     expect(keys.isInbox(42)).toBe(false);
@@ -54,7 +57,7 @@ describe('Keys', () => {
   it('treats the prefix as literal text, not a pattern', () => {
     const dotted = new Keys('a.b');
     expect(dotted.isInbox(dotted.inbox(randomUUID()))).toBe(true);
-    expect(dotted.isInbox(`aXb:inbox:${randomUUID()}`)).toBe(false);
+    expect(dotted.isInbox(`aXb:inbox:{${randomUUID()}}`)).toBe(false);
   });
 
   it('refuses a prefix that could break the layout, naming the field', () => {
@@ -90,7 +93,7 @@ describe('jobDataProblem', () => {
     );
     expect(jobDataProblem({ ...good, runId: 'r1' }, keys)).toMatch(/^runId: expected a UUID/);
     expect(jobDataProblem({ ...good, replyTo: keys.lock(good.sid!) }, keys)).toMatch(
-      /^replyTo: expected an inbox key ast:inbox:<uuid>/,
+      /^replyTo: expected an inbox key ast:inbox:\{<uuid>\}/,
     );
     expect(
       jobDataProblem(
