@@ -39,7 +39,7 @@ const fx = useEmulator(
 );
 
 describe('fleet faults', () => {
-  it('a worker killed with SIGKILL mid-stream: taken over within seconds, the caller hears RunError, the thread is clean', async () => {
+  it('a worker killed with SIGKILL mid-stream on Assistants: taken over, the caller gets the rest of the reply once, the thread is clean', async () => {
     const names = uniqueNames('sigkill');
     const doomed = await startWorker(names, fx.baseURL);
     const llm = fleetLLM('assistants', names, { room: 'k', participant: `victim-${Date.now()}` });
@@ -59,13 +59,13 @@ describe('fleet faults', () => {
       () => null,
       (e: unknown) => e,
     );
-    const recoveredInMs = Date.now() - killedAt;
-    console.log(`sigkill: the caller heard RunError ${recoveredInMs} ms after the kill`);
+    expect(killedAt).toBeGreaterThan(0);
     const backup = await rescuer!;
     try {
-      expect(error).toBeInstanceOf(RunError);
-      expect(error).toMatchObject({ code: 'worker_lost' });
-      expect(recoveredInMs).toBeLessThan(20_000);
+      // The Assistants API cannot stream a run again: the new worker follows it to its end and
+      // delivers the rest of the text in one piece; nothing twice, nothing missing.
+      expect(error).toBeNull();
+      expect(chunks.join('')).toBe(ENDLESS);
       const runs = await fx.client.beta.threads.runs.list(llm.threadId!);
       expect(
         runs.data.every((r) => ['cancelled', 'completed', 'failed', 'expired'].includes(r.status)),
@@ -82,8 +82,44 @@ describe('fleet faults', () => {
     }
   }, 60_000);
 
-  describe.each([false, true])('the Responses API, background: %s', (background) => {
-    it('a worker killed with SIGKILL mid-stream: the caller hears worker_lost, the response is over, the conversation takes the next turn', async () => {
+  it('a worker killed with SIGKILL mid-stream on Responses in background mode: the new worker resumes the response, the caller gets every word once', async () => {
+    const names = uniqueNames('sigkill-responses-resume');
+    const doomed = await startWorker(names, fx.baseURL);
+    const llm = fleetLLM(
+      'responses',
+      names,
+      { room: 'k', participant: `responses-resumed-${Date.now()}` },
+      { background: true },
+    );
+    const chunks: string[] = [];
+    let rescuer: Promise<Awaited<ReturnType<typeof startWorker>>> | undefined;
+    for await (const chunk of llm.process('endless')) {
+      chunks.push(chunk);
+      if (chunks.length === 3) {
+        doomed.child.kill('SIGKILL');
+        rescuer = startWorker(names, fx.baseURL);
+      }
+    }
+    const backup = await rescuer!;
+    try {
+      expect(chunks.join('')).toBe(ENDLESS);
+      // Resumed, not cancelled: the response went on upstream and was streamed again.
+      expect(fx.emulator.requests.some((r) => r.path.endsWith('/cancel'))).toBe(false);
+      expect(backup.output()).toMatch(/resuming a run taken over/);
+      expect(await collect(llm.process('after the crash'))).toBe('You said: after the crash');
+      expect(await userMessages(fx.client, 'responses', llm.threadId!)).toEqual([
+        'endless',
+        'after the crash',
+      ]);
+    } finally {
+      await backup.stop();
+      await doomed.stop();
+      await llm.aclose();
+    }
+  }, 90_000);
+
+  describe.each([false])('the Responses API, background: %s', (background) => {
+    it('a worker killed with SIGKILL mid-stream: a plain stream dies with its worker, the caller hears worker_lost, the conversation takes the next turn', async () => {
       const names = uniqueNames(`sigkill-responses-${background}`);
       const doomed = await startWorker(names, fx.baseURL);
       const llm = fleetLLM(
@@ -255,7 +291,9 @@ describe('fleet faults', () => {
       // Keys name a digest of the session, never the raw identity.
       expect(
         keys.every((k) =>
-          /^[\w.-]+:(\{[0-9a-f]{32}\}:[\w:-]+|reader:[\w-]+:wake|inbox:[0-9a-f-]{36})$/.test(k),
+          /^[\w.-]+:(\{[0-9a-f]{32}\}:[\w:-]+|reader:[\w-]+:wake|inbox:\{[0-9a-f-]{36}\}(:fence)?)$/.test(
+            k,
+          ),
         ),
       ).toBe(true);
     } finally {
@@ -276,7 +314,7 @@ describe('fleet faults', () => {
       const forged = [
         { ...good, replyTo: victim },
         { ...good, replyTo: 'elsewhere:inbox:00000000-0000-0000-0000-000000000000' },
-        { ...good, sid: '../x', replyTo: `${names.prefix}:inbox:${randomUUID()}` },
+        { ...good, sid: '../x', replyTo: `${names.prefix}:inbox:{${randomUUID()}}` },
       ];
       const jobs = await Promise.all(forged.map((data) => queue.add('run', data)));
       await expect

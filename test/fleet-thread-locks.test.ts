@@ -68,17 +68,18 @@ describe('ThreadLocks', () => {
     const logger = captureLogger();
     const locks = new ThreadLocks(commands, logger, { ttlMs: TTL_MS, renewEveryMs: EVERY_MS });
     const [victim, other] = await takeLocks(2);
-    const lost: Array<[string, LockLoss]> = [];
-    const heldVictim = locks.hold(victim!.key, victim!.runId, Date.now(), (why) =>
-      lost.push([victim!.runId, why]),
+    const lost: Array<[string, LockLoss, string | null]> = [];
+    const heldVictim = locks.hold(victim!.key, victim!.runId, Date.now(), (why, holder) =>
+      lost.push([victim!.runId, why, holder]),
     );
-    const heldOther = locks.hold(other!.key, other!.runId, Date.now(), (why) =>
-      lost.push([other!.runId, why]),
+    const heldOther = locks.hold(other!.key, other!.runId, Date.now(), (why, holder) =>
+      lost.push([other!.runId, why, holder]),
     );
     try {
       await db.redis.set(victim!.key, 'someone-else', 'PX', 60_000);
       await expect.poll(() => lost.length).toBe(1);
-      expect(lost).toEqual([[victim!.runId, 'taken']]);
+      // The holder is named, so a run can tell a takeover of itself from another run.
+      expect(lost).toEqual([[victim!.runId, 'taken', 'someone-else']]);
       await new Promise((r) => setTimeout(r, TTL_MS * 2));
       expect(lost).toHaveLength(1);
       expect(await db.redis.get(other!.key)).toBe(other!.runId);
@@ -93,7 +94,7 @@ describe('ThreadLocks', () => {
         expect.objectContaining({
           level: 'warn',
           message: 'lost a thread lock; its run stops',
-          fields: { runId: victim!.runId, why: 'taken' },
+          fields: { owner: victim!.runId, why: 'taken' },
         }),
       );
     } finally {
