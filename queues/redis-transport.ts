@@ -151,13 +151,11 @@ class FleetClient {
     return () => {
       this.runs.delete(runId);
       // The run's fence entry is no longer needed; it also goes with the inbox.
-      this.commands
-        .hdel(this.keys.fence(this.inbox), runId)
-        .catch((error: Error) =>
-          this.logger.debug('could not drop a finished run from the fence', {
-            error: error.message,
-          }),
-        );
+      this.commands.hdel(this.keys.fence(this.inbox), runId).catch((error: Error) =>
+        this.logger.debug('could not drop a finished run from the fence', {
+          error: error.message,
+        }),
+      );
     };
   }
 

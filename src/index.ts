@@ -41,7 +41,15 @@ export type {
   ToolCallHandler,
 } from './tools.js';
 export type { RunEvent, RunEventBody, RunEventType, ToolOutput, Usage } from './events.js';
-export type { Backend, BackendRun, RunRequest, ApiKind } from './backends/backend.js';
+export type {
+  Backend,
+  BackendRun,
+  RunRequest,
+  ApiKind,
+  RunCheckpoint,
+  RunHooks,
+} from './backends/backend.js';
+export { RunHandedOff } from './backends/backend.js';
 export type { BackendConfig } from './backends/config.js';
 export { AssistantsBackend } from './backends/assistants.js';
 export type { AssistantsBackendOptions } from './backends/assistants.js';

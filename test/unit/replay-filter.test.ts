@@ -77,16 +77,18 @@ describe('ReplayFilter', () => {
 
   it('passes a tool call, a request for outputs and the run start once across attempts', () => {
     const filter = new ReplayFilter();
-    const call = {
-      type: 'tool_call.created',
-      toolCall: { id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } },
-    } as const;
-    const required = {
+    const toolCall = {
+      id: 'c1',
+      type: 'function' as const,
+      function: { name: 'f', arguments: '{}' },
+    };
+    const call: RunEventBody = { type: 'tool_call.created', toolCall };
+    const required: RunEventBody = {
       type: 'tool_outputs.required',
       runId: 'r',
-      toolCalls: [call.toolCall],
-    } as const;
-    const started = { type: 'run.started', runId: 'r', threadId: 't' } as const;
+      toolCalls: [toolCall],
+    };
+    const started: RunEventBody = { type: 'run.started', runId: 'r', threadId: 't' };
     const first = [started, call, required].map((e, i) => filter.admit(at(1, i + 1, e)));
     const replayed = [started, call, required].map((e, i) => filter.admit(at(2, i + 1, e)));
     expect(first.every((e) => e !== null && e !== 'gap')).toBe(true);
