@@ -307,10 +307,12 @@ export class RunExecution {
   /** The run stopped before its end: handed back, superseded, orphaned, or its lock was lost. */
   async #stopped(run: BackendRun | null): Promise<'handed back' | 'superseded'> {
     const why = this.#parts.stop.why;
-    // Back to the queue as it is: the worker that takes it over continues it upstream.
-    if (why === 'handed back') return 'handed back';
-    // The new owner continues the run upstream; nothing here may end or report it.
-    if (why === 'superseded') return this.#superseded();
+    // Back to the queue as it is, or already another worker's: that worker continues it
+    // upstream, so nothing here may end or report it.
+    if (why === 'handed back' || why === 'superseded') {
+      run?.handOff();
+      return why === 'handed back' ? why : this.#superseded();
+    }
     // Another run, or another worker taking this one over, may own the thread now; or nobody
     // waits for the run any more. End the upstream run so that it does not hold the thread.
     if (run) {

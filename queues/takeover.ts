@@ -12,6 +12,9 @@ import { workerLost, type RunFailure } from '../src/failures.js';
 import type { Logger } from '../src/logger.js';
 import { PENDING } from './run-start.js';
 
+/** How long a takeover waits before it looks again for a request the lost attempt sent. */
+export const PENDING_SETTLE_MS = 1_000;
+
 export type Takeover =
   /** No attempt before this one, or the one before never reached the server: start the run. */
   | { kind: 'start' }
@@ -41,6 +44,12 @@ export async function settleLostAttempt(input: TakeoverInput): Promise<Takeover>
     if (!threadId) return { kind: 'start' };
     try {
       upstream = await backend.findStarted(threadId, { ...request, tag: runId });
+      // The lost attempt may have been slow rather than dead, its request still on its way:
+      // look again a little later before starting a second one.
+      if (!upstream) {
+        await new Promise((resolve) => setTimeout(resolve, PENDING_SETTLE_MS));
+        upstream = await backend.findStarted(threadId, { ...request, tag: runId });
+      }
     } catch (error) {
       // Not knowing is not "never started": starting again could add the message twice.
       logger.warn(

@@ -4,7 +4,9 @@ import { InterruptionError, RunError } from '../src/index.js';
 import { cli } from './support/cli.js';
 import { useEmulator } from './support/emulator.js';
 import { fleetLLM, startWorker, uniqueNames } from './support/fleet.js';
-import { collect, SCRIPTS, streamTurn } from './support/assistant.js';
+import { collect, SCRIPTS, streamTurn, userMessages } from './support/assistant.js';
+
+const LONG = Array.from({ length: 80 }, (_, i) => `l${i}`).join(' ');
 
 const fx = useEmulator(
   {
@@ -16,6 +18,10 @@ const fx = useEmulator(
           tokenDelayMs: 40,
           steps: [{ text: Array.from({ length: 30 }, (_, i) => `s${i}`).join(' ') }],
         },
+      },
+      {
+        message: 'long',
+        script: { tokenDelayMs: 50, steps: [{ text: LONG }] },
       },
       {
         message: 'endless',
@@ -149,12 +155,17 @@ describe('worker operations', () => {
     expect(worker.output()).toMatch(/"handedBack":0,"msg":"worker stopped/);
   });
 
-  it('hands runs still going after the grace period back; another worker ends them cleanly', async () => {
+  it('hands runs still going after the grace period back; another worker continues them and the turn completes', async () => {
     const names = uniqueNames('handback');
     const leaving = await startWorker(names, fx.baseURL, ['--grace-ms', '300']);
-    const llm = fleetLLM('assistants', names, { room: 'h', participant: `handback-${Date.now()}` });
+    const llm = fleetLLM(
+      'responses',
+      names,
+      { room: 'h', participant: `handback-${Date.now()}` },
+      { background: true },
+    );
     let stayingStarted: Promise<Awaited<ReturnType<typeof startWorker>>> | undefined;
-    const { reached, ended } = streamTurn(llm.process('endless'), 2, () => {
+    const { chunks, reached, ended } = streamTurn(llm.process('long'), 2, () => {
       leaving.child.kill('SIGTERM');
       stayingStarted = startWorker(names, fx.baseURL);
     });
@@ -165,14 +176,18 @@ describe('worker operations', () => {
     const error = await ended;
     const staying = await stayingStarted!;
     try {
-      expect(error).toBeInstanceOf(RunError);
-      expect(error).toMatchObject({ code: 'worker_lost' });
-      // The thread holds the message once and has no active run: the next turn works.
+      // A rolling restart costs no turn: the whole reply, each word once.
+      expect(error).toBeNull();
+      expect(chunks.join('')).toBe(LONG);
+      expect(staying.output()).toMatch(/resuming a run taken over/);
       expect(await collect(llm.process('hello again'))).toBe('You said: hello again');
-      const messages = await fx.client.beta.threads.messages.list(llm.threadId!, { order: 'asc' });
-      expect(messages.data.filter((m) => m.role === 'user')).toHaveLength(2);
+      expect(await userMessages(fx.client, 'responses', llm.threadId!)).toEqual([
+        'long',
+        'hello again',
+      ]);
     } finally {
       await staying.stop();
+      await llm.aclose();
     }
   }, 60_000);
 

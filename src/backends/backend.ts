@@ -35,6 +35,11 @@ export interface BackendRun extends AsyncIterable<RunEventBody> {
   submitToolOutputs(outputs: ToolOutput[]): void;
   cancel(): Promise<void>;
   /**
+   * Another process owns the run now: every request of this one stops, nothing is ended or
+   * answered upstream, and the iteration ends without a terminal event.
+   */
+  handOff(): void;
+  /**
    * Characters of text the run has produced from its start up to the last event iterated: a
    * `text.delta` covers the characters just before this. A resumed run counts from its
    * checkpoint, so a reader that has part of the text can tell which part it lacks.

@@ -267,6 +267,7 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
           this.#config.background &&
           this.#currentId &&
           !this.cancelRequested &&
+          !this.abort.signal.aborted &&
           resumes < 3 &&
           isNetworkError(error);
         if (!resumable) throw error;

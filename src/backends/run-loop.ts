@@ -59,6 +59,8 @@ export abstract class RunLoop<E> implements BackendRun {
   protected threadId: string | undefined;
   readonly #options: BackendRunOptions;
   #cancelRequested = false;
+  /** Set by handOff(): nothing more is sent upstream, not even a cancel. */
+  #handedOff = false;
   /** Set once output was seen, after which a failure is no longer safely retryable. */
   #producedOutput = false;
   #pendingOutputs: ((outputs: ToolOutput[] | null) => void) | null = null;
@@ -175,6 +177,7 @@ export abstract class RunLoop<E> implements BackendRun {
 
   /** Waits until the host says this process still owns the run; before every write upstream. */
   protected async owned(): Promise<void> {
+    if (this.#handedOff) throw new RunHandedOff();
     await this.#hooks.beforeRequest?.();
   }
 
@@ -189,7 +192,15 @@ export abstract class RunLoop<E> implements BackendRun {
 
   async *[Symbol.asyncIterator](): AsyncIterator<RunEventBody> {
     try {
-      const terminal = yield* this.#loop();
+      let terminal: TerminalRunEventBody;
+      try {
+        terminal = yield* this.#loop();
+      } catch (error) {
+        // Handed off: the new owner tells the rest of the run; this iteration just ends.
+        if (error instanceof RunHandedOff) return;
+        throw error;
+      }
+      if (this.#handedOff) return;
       this.#markStopped();
       // `run.cancelled` promises a free thread: hold it until the upstream cancel is done.
       if (terminal.type === 'run.cancelled' && this.#upstreamCancelled)
@@ -239,6 +250,7 @@ export abstract class RunLoop<E> implements BackendRun {
           throw new Error('The stream ended before the run did.');
         }
         const outputs = await this.#waitForOutputs();
+        if (outputs === null && this.#handedOff) throw new RunHandedOff();
         if (outputs === null) return this.#cancelled();
         if (outputs === 'timeout') {
           // Before the terminal event: a reader stops iterating once it has it.
@@ -251,7 +263,7 @@ export abstract class RunLoop<E> implements BackendRun {
       }
     } catch (error) {
       // Another process continues the run: nothing is ended upstream, nothing reported.
-      if (error instanceof RunHandedOff) throw error;
+      if (error instanceof RunHandedOff || this.#handedOff) throw new RunHandedOff();
       if (this.#cancelRequested) return this.#cancelled();
       const failed = this.failureOf(error);
       // The run may go on server-side after a broken stream; end it so the thread is free.
@@ -295,7 +307,16 @@ export abstract class RunLoop<E> implements BackendRun {
     else this.#earlyOutputs = outputs;
   }
 
+  handOff(): void {
+    if (this.#handedOff || this.#cancelRequested) return;
+    this.#handedOff = true;
+    this.abort.abort();
+    this.#pendingOutputs?.(null);
+    this.#pendingOutputs = null;
+  }
+
   cancel(): Promise<void> {
+    if (this.#handedOff) return this.#finished;
     if (!this.#cancelDone) {
       this.#cancelRequested = true;
       this.abort.abort();
