@@ -17,6 +17,8 @@ import {
 const SESSIONS = Number(process.env.SOAK_SESSIONS ?? 200);
 const TURNS = Number(process.env.SOAK_TURNS ?? 20);
 
+const SLOW = Array.from({ length: 30 }, (_, i) => `s${i}`).join(' ');
+
 const fx = useEmulator(
   {
     recordEvents: false,
@@ -35,7 +37,7 @@ const fx = useEmulator(
         message: 'slow',
         script: {
           tokenDelayMs: 10,
-          steps: [{ text: Array.from({ length: 30 }, (_, i) => `s${i}`).join(' ') }],
+          steps: [{ text: SLOW }],
         },
       },
     ],
@@ -71,7 +73,13 @@ describe('soak', () => {
           if (message.startsWith('slow') && chunks.length === 2) void llm.interrupt();
         }
         const text = chunks.join('');
-        const expected = message.startsWith('tool') ? `found {"s":${s}}` : `You said: ${message}`;
+        // A slow turn completes only when its run ended upstream before the interrupt landed
+        // (its worker was killed, and the worker taking it over found it complete).
+        const expected = message.startsWith('tool')
+          ? `found {"s":${s}}`
+          : message.startsWith('slow')
+            ? SLOW
+            : `You said: ${message}`;
         if (text !== expected) unexpected.push(`${message}: ${text}`);
         return 'completed';
       } catch (error) {
