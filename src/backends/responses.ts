@@ -22,7 +22,13 @@ import type {
 } from 'openai/resources/responses/responses';
 import type { RunEventBody, ToolOutput, Usage } from '../events.js';
 import { conversationSafetyIdentifier } from '../identifiers.js';
-import { messageOf, upstreamFailed, upstreamIncomplete } from '../failures.js';
+import {
+  messageOf,
+  upstreamFailed,
+  upstreamIncomplete,
+  workerLost,
+  type RunFailure,
+} from '../failures.js';
 import type { Logger } from '../logger.js';
 import type { BuiltInTool, FunctionToolCall, ToolCall } from '../tools.js';
 import {
@@ -77,6 +83,9 @@ type RunConfig = ResponsesBackendOptions & { logger: Logger };
 
 /** findStarted's answer when the request reached the server but its response id is unknown. */
 const UNKNOWN_RESPONSE = 'unknown';
+
+/** The process that lost the run sent its tool outputs already; see #refuseIfContinued. */
+class ContinuedElsewhere extends Error {}
 
 const INTERRUPTED_OUTPUT = 'Cancelled: the run was interrupted before this call was answered.';
 
@@ -154,6 +163,8 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
   #markCurrentKnown!: () => void;
   readonly #currentKnown = new Promise<void>((resolve) => (this.#markCurrentKnown = resolve));
   readonly #usage: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+  /** Resumed from a checkpoint, and no tool outputs sent since. */
+  #resumed: boolean;
 
   constructor(
     config: RunConfig,
@@ -164,6 +175,7 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
     super(config, request.threadId, hooks, resumeFrom);
     this.#config = config;
     this.#request = request;
+    this.#resumed = resumeFrom !== undefined;
   }
 
   protected get runId(): string | undefined {
@@ -200,6 +212,10 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
 
   protected async continueWith(outputs: ToolOutput[]): Promise<AsyncIterable<ResponseStreamEvent>> {
     this.#unanswered = [];
+    if (this.#resumed) {
+      this.#resumed = false;
+      await this.#refuseIfContinued(outputs.map((o) => o.toolCallId));
+    }
     return this.#streamResponse(
       outputs.map((o) => ({
         type: 'function_call_output',
@@ -207,6 +223,29 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
         output: o.output,
       })),
     );
+  }
+
+  /**
+   * A run taken over while it waited for tool outputs: the lost process may have sent them and
+   * died before the next response's first event. Its id is unknown then, so it cannot be
+   * followed, and sending the outputs again would put them in the conversation twice: the run
+   * ends as lost instead.
+   */
+  async #refuseIfContinued(callIds: string[]): Promise<void> {
+    const items = await this.client.conversations.items.list(
+      this.threadId!,
+      { order: 'desc', limit: 20 },
+      { signal: this.abort.signal },
+    );
+    const answered = items.data.some(
+      (item) => item.type === 'function_call_output' && callIds.includes(item.call_id),
+    );
+    if (answered) throw new ContinuedElsewhere();
+  }
+
+  protected override failureOf(error: unknown): RunFailure {
+    if (error instanceof ContinuedElsewhere) return workerLost(this.runId, 'ended');
+    return super.failureOf(error);
   }
 
   /**
