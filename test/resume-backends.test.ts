@@ -183,4 +183,24 @@ describe('resuming on Responses', () => {
     expect(textOf(events)).toBe(' Found 7.');
     expect(offsets[0]).toBe('Looking it up.'.length);
   });
+
+  it('the next turn answers a function call a lost response left open, and goes on', async () => {
+    const backend = backendFor('responses');
+    const checkpoints: RunCheckpoint[] = [];
+    const lost = backend.startRun(
+      { message: 'tool', tag: 'r6' },
+      {
+        checkpoint: (c) => checkpoints.push(c),
+      },
+    );
+    // Nobody follows this response any more: its function call stays unanswered.
+    for await (const event of lost) if (event.type === 'tool_outputs.required') break;
+    lost.handOff();
+    const threadId = checkpoints[0]!.threadId;
+    const { events } = await drain(backend.startRun({ message: 'long', threadId, tag: 'r7' }));
+    expect(textOf(events)).toBe(WORDS);
+    expect(events.at(-1)).toMatchObject({ type: 'run.completed' });
+    const items = await fx.client.conversations.items.list(threadId, { limit: 50 });
+    expect(items.data.filter((i) => i.type === 'function_call_output')).toHaveLength(1);
+  });
 });

@@ -277,10 +277,24 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
   async *#streamResponse(input: ResponseInputItem[]): AsyncGenerator<ResponseStreamEvent> {
     const params = this.#params(input);
     let stream: Stream<ResponseStreamEvent> | null = null;
+    let repairs = 0;
     for (let attempt = 0; stream === null; attempt++) {
       try {
         stream = await this.client.responses.create(params, { signal: this.abort.signal });
       } catch (error) {
+        const dangling = danglingCall(error);
+        if (dangling && repairs < 8 && input.every((i) => i.type !== 'function_call_output')) {
+          // A response nobody followed (its process was lost before it learned the response's
+          // id) asked for tools the conversation still waits on: answer each as interrupted,
+          // and the conversation takes this turn.
+          repairs++;
+          this.logger.warn('answered a function call left open by a lost run', {
+            conversationId: this.threadId,
+            callId: dangling,
+          });
+          await answerInterrupted(this.client, this.threadId!, [dangling]);
+          continue;
+        }
         if (!hasCode(error, 'conversation_locked') || attempt >= (this.#config.lockedRetries ?? 20))
           throw error;
         await sleep(Math.min(25 * 2 ** attempt, 1_000));
@@ -435,6 +449,12 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
     // server frees the conversation once it notices; the next run waits out conversation_locked.
     if (this.#config.background) await cancelResponse(this.client, id);
   }
+}
+
+/** The call a 400 says the conversation still waits on ("No tool output found for function call X"). */
+function danglingCall(error: unknown): string | null {
+  if (!(error instanceof OpenAI.BadRequestError)) return null;
+  return /No tool output found for function call ([\w-]+)/.exec(messageOf(error))?.[1] ?? null;
 }
 
 /** Cancels a background response; a 400 means it is no longer in progress: nothing to cancel. */
