@@ -140,10 +140,36 @@ export function intSetting(
 /** The Redis URL option, shared by every command that talks to the fleet's Redis. */
 export const REDIS_OPTION: OptionSpec = {
   type: 'string',
-  description: 'Redis URL',
+  description: 'Redis URL; for a Redis Cluster, seed node URLs separated by commas',
   env: 'REDIS_URL',
   default: 'redis://127.0.0.1:6379',
 };
+
+/** The queue shards option of the worker and the board; rooms must use the same. */
+export const QUEUES_OPTION: OptionSpec = {
+  type: 'string',
+  description:
+    'Queue shards: runs spread over this many queues <queue>-0 ... (1: the queue itself)',
+  env: 'ASSISTANT_QUEUES',
+  default: '1',
+};
+
+/**
+ * A configuration error thrown by the fleet ("redis: ...", "redis[1]: ...", "prefix: ...") as a
+ * usage error naming the flag and environment variable it came from; null for any other error.
+ */
+export function settingError(
+  command: Command,
+  message: string,
+  names: readonly string[],
+): UsageError | null {
+  for (const name of names) {
+    if (message.startsWith(`${name}: `) || message.startsWith(`${name}[`)) {
+      return new UsageError(`${settingName(command, name)}${message.slice(name.length)}`);
+    }
+  }
+  return null;
+}
 
 /**
  * Loads the code of a command that needs optional packages (the worker's bullmq, ioredis and

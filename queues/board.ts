@@ -13,7 +13,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import { isIPv4, type AddressInfo } from 'node:net';
 import { consoleLogger, type Logger } from '../src/logger.js';
-import { redisOptions, type RedisConnection } from './connection.js';
+import { bullOptions, shardQueues } from './bull.js';
+import { connect, resolveConnection, type RedisConnection } from './connection.js';
 import type { RunJobData, RunJobResult } from './job.js';
 import { DEFAULT_QUEUE } from './keys.js';
 
@@ -26,6 +27,8 @@ export interface BoardOptions {
   redis: RedisConnection;
   /** BullMQ queue names. Default ['assistant-runs']. */
   queues?: string[];
+  /** Queue shards of each queue (as the fleet's `queues` option): each shard is shown. Default 1. */
+  shards?: number;
   /** Default 127.0.0.1; any other than a loopback address requires `auth`. */
   host?: string;
   /** 0 picks a free port. Default 0. */
@@ -75,9 +78,18 @@ export async function startBoard(options: BoardOptions): Promise<Board> {
   const basePath = `/${(options.basePath ?? '/').replace(/^\/+|\/+$/g, '')}/`.replace('//', '/');
   const readOnly = options.readOnly ?? false;
   const logger = options.logger ?? consoleLogger('warn');
-  const connection = redisOptions(options.redis) as ConnectionOptions;
-  const queues = (options.queues ?? [DEFAULT_QUEUE]).map((name) => {
-    const queue = new Queue(name, { connection });
+  const connection = resolveConnection(options.redis, 'redis');
+  // On a cluster the queues share one Cluster connection, closed with the board.
+  const shared = connection.kind === 'cluster' ? connect(connection) : null;
+  shared?.on('error', (error: Error) => logger.warn('board redis error', { error: error.message }));
+  const names = (options.queues ?? [DEFAULT_QUEUE]).flatMap((name) =>
+    shardQueues(name, options.shards ?? 1),
+  );
+  const queues = names.map((name) => {
+    const queue = new Queue(
+      name,
+      bullOptions(connection, name, shared ?? undefined) as { connection: ConnectionOptions },
+    );
     // Without a listener, a Redis error would be thrown from the emitter and end the process.
     queue.on('error', (error) =>
       logger.warn('board redis error', { queue: name, error: error.message }),
@@ -126,6 +138,7 @@ export async function startBoard(options: BoardOptions): Promise<Board> {
     });
   } catch (error) {
     await Promise.all(queues.map((q) => q.close()));
+    shared?.disconnect();
     throw error;
   }
   const { port } = server.address() as AddressInfo;
@@ -136,6 +149,7 @@ export async function startBoard(options: BoardOptions): Promise<Board> {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all(queues.map((q) => q.close()));
+      shared?.disconnect();
     },
   };
 }

@@ -5,7 +5,7 @@
  * Commands are sent plainly (no explicit pipeline) so that a connection with auto-pipelining
  * sends the events of all the runs a worker streams at once in one write.
  */
-import type { Redis } from 'ioredis';
+import type { FleetRedis } from './connection.js';
 import type { RunEvent, RunEventBody } from '../src/events.js';
 import { INBOX_MAXLEN, INBOX_TTL_MS, type Keys } from './keys.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
@@ -30,7 +30,7 @@ export class EventPublisher {
   readonly #attempt: number;
   #seq: number;
 
-  constructor(redis: Redis, keys: Keys, inbox: string, runId: string, attempt: number) {
+  constructor(redis: FleetRedis, keys: Keys, inbox: string, runId: string, attempt: number) {
     this.#redis = withScripts(redis);
     this.#inbox = inbox;
     this.#fence = keys.fence(inbox);

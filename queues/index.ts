@@ -10,7 +10,7 @@ import { createRedisTransport } from './redis-transport.js';
 
 export { RedisTransport, createRedisTransport } from './redis-transport.js';
 export type { RedisTransportOptions } from './redis-transport.js';
-export type { RedisConnection } from './connection.js';
+export type { RedisClusterConnection, RedisConnection } from './connection.js';
 export { RunWorker } from './run-worker.js';
 export type { RunWorkerOptions } from './run-worker.js';
 export type { WorkerMetrics } from './worker-metrics.js';

@@ -1,18 +1,24 @@
 /**
- * The Redis key layout of fleet mode: every key starts with one prefix; a session's keys carry
- * its hash tag, so they share a slot on Redis Cluster. The session id is a digest of
- * (room, participant): identities with `*`, `{`, `}`, `:`, spaces or newlines never reach a key.
+ * The Redis key layout of fleet mode: every key starts with one prefix, and every key carries a
+ * hash tag, so that each command and script touches one slot on Redis Cluster: a session's keys
+ * share its id's tag; a room process's inbox and its reader's wake stream share the inbox's uuid;
+ * a worker's control inbox and its wake stream share the worker's uuid. The session id is a digest
+ * of (room, participant): identities with `*`, `{`, `}`, `:`, spaces or newlines never reach a key.
  *
- * | key                               | type   | lifetime                                     |
- * | --------------------------------- | ------ | -------------------------------------------- |
- * | <p>:inbox:{<uuid>}                | stream | a room process's run events; while it lives  |
- * | <p>:inbox:{<uuid>}:fence          | hash   | each run's newest attempt; as its inbox      |
- * | <p>:{<sid>}:session               | hash   | threadId, api; expires sessionTtl after use  |
- * | <p>:{<sid>}:run:<rid>:control     | stream | tool outputs and cancel; expires after a run |
- * | <p>:{<sid>}:run:<rid>:upstream    | string | the run's checkpoint upstream; as control    |
- * | <p>:{<sid>}:run:<rid>:attempt     | string | how many times a worker began it; as control |
- * | <p>:{<sid>}:lock                  | string | <rid>:<attempt> of the running job (PX)      |
- * | bull:<queue>:*                    | BullMQ | jobs removed by age and count (see worker)   |
+ * | key                               | type   | lifetime                                        |
+ * | --------------------------------- | ------ | ----------------------------------------------- |
+ * | <p>:inbox:{<uuid>}                | stream | a room process's run events; while it lives     |
+ * | <p>:inbox:{<uuid>}:fence          | hash   | each run's newest attempt; as its inbox         |
+ * | <p>:reader:{<uuid>}:wake          | stream | wakes a process's reader; 60 s after use        |
+ * | <p>:worker:{<uuid>}:control       | stream | nudges "run <rid> has control"; while it lives  |
+ * | <p>:{<sid>}:session               | hash   | threadId, api; expires sessionTtl after use     |
+ * | <p>:{<sid>}:run:<rid>:control     | stream | tool outputs and cancel; expires after a run    |
+ * | <p>:{<sid>}:run:<rid>:owner       | string | the control inbox of its worker; as control     |
+ * | <p>:{<sid>}:run:<rid>:upstream    | string | the run's checkpoint upstream; as control       |
+ * | <p>:{<sid>}:run:<rid>:attempt     | string | how many times a worker began it; as control    |
+ * | <p>:{<sid>}:lock                  | string | <rid>:<attempt> of the running job (PX)         |
+ * | bull:<queue>:*                    | BullMQ | one Redis: jobs removed by age and count        |
+ * | bull:{<queue>}:<queue>:*          | BullMQ | the same on a cluster: one slot per queue       |
  */
 import { KEY_PREFIX_PATTERN } from '../src/fleet-mode.js';
 
@@ -87,6 +93,11 @@ export class Keys {
     return `${inbox}:fence`;
   }
 
+  /** The uuid in an inbox key (its hash tag), which its reader's wake stream shares. */
+  inboxId(inbox: string): string {
+    return inbox.slice(this.prefix.length + ':inbox:{'.length, -1);
+  }
+
   /** True if `key` is an inbox under this prefix: a worker writes to nothing else a job names. */
   isInbox(key: unknown): key is string {
     this.#inboxPattern ??= new RegExp(`^${escape(this.prefix)}:inbox:\\{${UUID}\\}$`);
@@ -94,6 +105,14 @@ export class Keys {
   }
 
   #inboxPattern: RegExp | undefined;
+
+  /** True if `key` is a worker's control inbox under this prefix: a room nudges nothing else. */
+  isWorkerControl(key: unknown): key is string {
+    this.#controlPattern ??= new RegExp(`^${escape(this.prefix)}:worker:\\{${UUID}\\}:control$`);
+    return typeof key === 'string' && this.#controlPattern.test(key);
+  }
+
+  #controlPattern: RegExp | undefined;
 
   attempt(sid: string, runId: string): string {
     return `${this.prefix}:{${sid}}:run:${runId}:attempt`;
@@ -107,9 +126,22 @@ export class Keys {
     return `${this.prefix}:{${sid}}:run:${runId}:upstream`;
   }
 
-  /** A process's wake-up stream for its multiplexed reader. */
+  /** The control inbox of the worker that runs the run, recorded by begin-run.lua. */
+  owner(sid: string, runId: string): string {
+    return `${this.prefix}:{${sid}}:run:${runId}:owner`;
+  }
+
+  /** A worker process's control inbox: which of its runs have new control messages. */
+  workerControl(workerId: string): string {
+    return `${this.prefix}:worker:{${workerId}}:control`;
+  }
+
+  /**
+   * A process's wake-up stream for its multiplexed reader; it shares the hash tag of what the
+   * reader reads (the room's inbox, the worker's control inbox), so one XREAD names one slot.
+   */
   wake(readerId: string): string {
-    return `${this.prefix}:reader:${readerId}:wake`;
+    return `${this.prefix}:reader:{${readerId}}:wake`;
   }
 }
 

@@ -5,7 +5,6 @@
  * outputs and cancels go to the worker on the run's control stream.
  */
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { RunRequest } from '../src/backends/backend.js';
 import type { BackendConfig } from '../src/backends/config.js';
@@ -22,7 +21,9 @@ import { defaultLogger, type Logger } from '../src/logger.js';
 import type { RunChannel, RunTransport } from '../src/transport.js';
 import { unlessAborted } from '../src/util/abortable.js';
 import { AsyncQueue } from '../src/util/async-queue.js';
-import { redisOptions, type RedisConnection } from './connection.js';
+import { bullOptions, queueOf, shardQueues } from './bull.js';
+import { connect, resolveConnection, type FleetRedis, type RedisConnection } from './connection.js';
+import { CONTROL_INBOX_MAXLEN } from './control-listener.js';
 import type { ControlMessage, RunJobData, RunJobResult } from './job.js';
 import {
   DEFAULT_PREFIX,
@@ -34,12 +35,16 @@ import {
   type SessionIdentity,
 } from './keys.js';
 import { ReplayFilter } from './replay-filter.js';
-import { inboxCodec } from './stream-codec.js';
+import { withScripts } from './scripts.js';
+import { controlCodec, inboxCodec, nudgeCodec } from './stream-codec.js';
 import { StreamReader } from './stream-reader.js';
 
 /** AssistantLLM's fleet options, with ioredis's own type for the connection. */
 export interface RedisTransportOptions extends Omit<FleetTransportOptions, 'redis'> {
-  /** Redis URL (redis://host:port/db) or ioredis options. */
+  /**
+   * Redis URL (redis://host:port/db) or ioredis options; or Redis Cluster seed nodes: a list of
+   * URLs, a string of URLs separated by commas, or `{ cluster: [...], options }`.
+   */
   redis: RedisConnection;
 }
 
@@ -49,9 +54,13 @@ export interface RedisTransportOptions extends Omit<FleetTransportOptions, 'redi
  * is done exits without an explicit close.
  */
 class FleetClient {
-  readonly commands: Redis;
+  readonly commands: FleetRedis;
   readonly reader: StreamReader;
-  readonly queue: Queue<RunJobData, RunJobResult, 'run'>;
+  /** The run queues (one unless the fleet has queue shards), by name. */
+  readonly queues = new Map<string, Queue<RunJobData, RunJobResult, 'run'>>();
+  readonly queueNames: string[];
+  /** On a cluster, the connection the queues share (BullMQ does not close it). */
+  private readonly bullRedis: FleetRedis | null;
   readonly keys: Keys;
   /** Where workers send this process's run events; one XREAD reads them all. */
   readonly inbox: string;
@@ -65,23 +74,44 @@ class FleetClient {
   users = 0;
   idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(connection: RedisConnection, prefix: string, queueName: string, logger: Logger) {
-    const options = redisOptions(connection);
+  constructor(
+    connection: RedisConnection,
+    prefix: string,
+    queueName: string,
+    shards: number,
+    logger: Logger,
+  ) {
+    const resolved = resolveConnection(connection, 'redis');
     this.logger = logger;
     this.keys = new Keys(prefix);
-    this.commands = new Redis(options);
+    this.commands = connect(resolved);
     // Logged at debug: every command that fails on this connection also rejects to its caller.
     const connectionError = (error: Error) =>
       logger.debug('redis connection error', { error: error.message });
     this.commands.on('error', connectionError);
-    this.reader = new StreamReader(this.commands, options, this.keys, (error) =>
-      logger.warn('run event reader error', { error: error.message }),
+    const inboxId = randomUUID();
+    this.reader = new StreamReader(
+      this.commands,
+      resolved,
+      this.keys,
+      (error) => logger.warn('run event reader error', { error: error.message }),
+      5_000,
+      inboxId,
     );
-    this.queue = new Queue<RunJobData, RunJobResult, 'run'>(queueName, {
-      connection: options as ConnectionOptions,
-    });
-    this.queue.on('error', connectionError);
-    this.inbox = this.keys.inbox(randomUUID());
+    this.queueNames = shardQueues(queueName, shards);
+    this.bullRedis = resolved.kind === 'cluster' ? connect(resolved) : null;
+    this.bullRedis?.on('error', connectionError);
+    for (const name of this.queueNames) {
+      const queue = new Queue<RunJobData, RunJobResult, 'run'>(
+        name,
+        bullOptions(resolved, name, this.bullRedis ?? undefined) as {
+          connection: ConnectionOptions;
+        },
+      );
+      queue.on('error', connectionError);
+      this.queues.set(name, queue);
+    }
+    this.inbox = this.keys.inbox(inboxId);
     // Created now so that the first run need not wait; if this fails, that run tries again.
     this.ensureInbox().catch((error: Error) =>
       logger.debug('could not create the inbox yet', { error: error.message }),
@@ -145,6 +175,45 @@ class FleetClient {
     if (replies?.[0]?.[1] === 0) await this.keepInbox();
   }
 
+  /** The queue of a session's runs. */
+  queueFor(sid: string): Queue<RunJobData, RunJobResult, 'run'> {
+    return this.queues.get(queueOf(this.queueNames, sid))!;
+  }
+
+  /**
+   * Sends a control message to a run: appended to the run's control stream with its owner read
+   * in the same step (send-control.lua, the session's slot), then a nudge to the owner's control
+   * inbox (the worker's slot). No owner yet: the worker that begins the run reads the stream.
+   * Returns the message's id on the control stream.
+   */
+  async sendControl(sid: string, runId: string, message: ControlMessage): Promise<string> {
+    const [id, owner] = await withScripts(this.commands).sendControl(
+      this.keys.control(sid, runId),
+      this.keys.owner(sid, runId),
+      ...controlCodec.encode(message),
+      TTL.runningSeconds,
+    );
+    if (!owner || !this.keys.isWorkerControl(owner)) return id;
+    // NOMKSTREAM: a worker that is gone has no inbox; its run is taken over, and the worker that
+    // takes it over reads the control stream itself.
+    await this.commands.xadd(
+      owner,
+      'NOMKSTREAM',
+      'MAXLEN',
+      '~',
+      String(CONTROL_INBOX_MAXLEN),
+      '*',
+      ...nudgeCodec.encode(runId),
+    );
+    return id;
+  }
+
+  /** True while the control message `id` of a run is on its control stream. */
+  async hasControl(sid: string, runId: string, id: string): Promise<boolean> {
+    const found = await this.commands.xrange(this.keys.control(sid, runId), id, id);
+    return found.length > 0;
+  }
+
   /** Routes a run's events to `onEvent` until the returned function is called. */
   route(runId: string, onEvent: (event: RunEvent, textOffset?: number) => void): () => void {
     this.runs.set(runId, onEvent);
@@ -170,7 +239,8 @@ class FleetClient {
         this.logger.debug('could not delete the inbox; it expires', { error: error.message }),
       );
     await unlessAborted(deleted, AbortSignal.timeout(1_000), undefined);
-    await this.queue.close();
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    this.bullRedis?.disconnect();
     this.commands.disconnect();
   }
 }
@@ -181,16 +251,28 @@ const INBOX_REFRESH_MS = 1_000;
 const IDLE_CLOSE_MS = 2_000;
 /** How soon a queue-timeout check that Redis could not answer is made again. */
 const QUEUE_RECHECK_MS = 1_000;
+/**
+ * A run that has started and then says nothing for this long has its job looked at: a job that is
+ * over while its end never arrived (lost with a Redis primary) fails the run with `events_lost`.
+ */
+const SILENCE_CHECK_MS = 5_000;
 const clients = new Map<string, FleetClient>();
 
 /** Borrows the shared client for `options`; give it back with release(). */
 function acquire(options: RedisTransportOptions): FleetClient {
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const queue = options.queue ?? DEFAULT_QUEUE;
-  const key = JSON.stringify([options.redis, prefix, queue]);
+  const shards = options.queues ?? 1;
+  const key = JSON.stringify([options.redis, prefix, queue, shards]);
   let client = clients.get(key);
   if (!client) {
-    client = new FleetClient(options.redis, prefix, queue, options.logger ?? defaultLogger());
+    client = new FleetClient(
+      options.redis,
+      prefix,
+      queue,
+      shards,
+      options.logger ?? defaultLogger(),
+    );
     clients.set(key, client);
   }
   clearTimeout(client.idleTimer);
@@ -232,7 +314,10 @@ export class RedisTransport implements RunTransport {
     this.#options = options;
     this.session = options.session ?? { room: 'default', participant: randomUUID() };
     this.sid = sessionId(this.session);
-    new Keys(options.prefix ?? DEFAULT_PREFIX); // validates the prefix now, not at the first run
+    // Checked now, not at the first run: the prefix, the connection setting, the queue shards.
+    new Keys(options.prefix ?? DEFAULT_PREFIX);
+    resolveConnection(options.redis, 'transport.redis');
+    shardQueues(options.queue ?? DEFAULT_QUEUE, options.queues ?? 1);
   }
 
   /** The thread (or conversation) id a worker recorded for this session, if any. */
@@ -287,6 +372,9 @@ class RedisRunChannel implements RunChannel {
   }
   private readonly unsubscribe: () => void;
   private queueTimer: NodeJS.Timeout | undefined;
+  private silenceTimer: NodeJS.Timeout | undefined;
+  /** Silence checks in a row that found the job over. */
+  private overButSilent = 0;
   private cancelling: Promise<void> | null = null;
 
   constructor(
@@ -311,7 +399,7 @@ class RedisRunChannel implements RunChannel {
     client
       .ensureInbox()
       .then(() =>
-        client.queue.add('run', data, {
+        client.queueFor(sid).add('run', data, {
           jobId: this.runId,
           attempts: 1,
           removeOnComplete: { age: 3600, count: 10_000 },
@@ -359,6 +447,10 @@ class RedisRunChannel implements RunChannel {
     }
     this.lastSeq = event.seq;
     clearTimeout(this.queueTimer);
+    this.overButSilent = 0;
+    this.unanswered = [];
+    clearTimeout(this.silenceTimer);
+    this.silenceTimer = setTimeout(() => this.checkSilence(), SILENCE_CHECK_MS);
     this.events.push(event);
     if (isTerminal(event)) this.finish();
   }
@@ -366,6 +458,7 @@ class RedisRunChannel implements RunChannel {
   private finish(): void {
     this.ended = true;
     clearTimeout(this.queueTimer);
+    clearTimeout(this.silenceTimer);
     this.unsubscribe();
     this.events.end();
     this.terminal();
@@ -377,18 +470,61 @@ class RedisRunChannel implements RunChannel {
     this.finish();
   }
 
+  /**
+   * The run has been silent for SILENCE_CHECK_MS: a control message sent meanwhile that Redis
+   * lost is sent again; a job still running or waiting is fine (a tool call may take long); a job
+   * that is over (or gone) twice in a row means its last events were lost, and the run fails with
+   * `events_lost` rather than wait for ever.
+   */
+  private checkSilence(): void {
+    if (this.ended) return;
+    const again = () => {
+      if (!this.ended) this.silenceTimer = setTimeout(() => this.checkSilence(), SILENCE_CHECK_MS);
+    };
+    this.resendLost()
+      .then(() => this.client.queueFor(this.sid).getJobState(this.runId))
+      .then((state) => {
+        if (this.ended) return;
+        const over = state === 'completed' || state === 'failed' || state === 'unknown';
+        this.overButSilent = over ? this.overButSilent + 1 : 0;
+        if (this.overButSilent >= 2) {
+          this.client.logger.warn('a run is over on its worker but its end never arrived', {
+            runId: this.runId,
+            state,
+          });
+          this.fail(eventsLost(this.runId));
+          return;
+        }
+        again();
+      })
+      .catch((error: Error) => {
+        // Logged; asked again after the next interval.
+        this.client.logger.warn('could not check a silent run', {
+          runId: this.runId,
+          error: error.message,
+        });
+        again();
+      });
+  }
+
   /** No worker took the job in time: take it back if it is still waiting, and fail the run. */
   private async giveUpIfWaiting(timeout: number): Promise<void> {
     if (this.ended || this.lastSeq > 0) return;
-    const job = await this.client.queue.getJob(this.runId);
+    const job = await this.client.queueFor(this.sid).getJob(this.runId);
     const state = job ? await job.getState() : 'unknown';
     if (
       state !== 'waiting' &&
       state !== 'delayed' &&
       state !== 'prioritized' &&
       state !== 'unknown'
-    )
+    ) {
+      // A worker has it (or had it) but nothing arrived yet: watched like a silent run, so that a
+      // job that ended without a word reaching the room fails the run instead of a wait for ever.
+      if (!this.ended && this.lastSeq === 0) {
+        this.silenceTimer = setTimeout(() => this.checkSilence(), SILENCE_CHECK_MS);
+      }
       return;
+    }
     // Throws if a worker took it meanwhile (it is locked): the next check sees it active and
     // waits for its events.
     await job?.remove();
@@ -396,12 +532,27 @@ class RedisRunChannel implements RunChannel {
   }
 
   private async send(message: ControlMessage): Promise<void> {
-    const key = this.client.keys.control(this.sid, this.runId);
-    await this.client.commands
-      .multi()
-      .xadd(key, 'MAXLEN', '~', '1000', '*', 'c', JSON.stringify(message))
-      .expire(key, TTL.runningSeconds)
-      .exec();
+    const id = await this.client.sendControl(this.sid, this.runId, message);
+    this.unanswered.push({ id, message });
+  }
+
+  /**
+   * Control messages sent since the run last spoke. A Redis primary that dies can lose one the
+   * room was told it has; the silence check finds it gone and sends it again (the worker keeps
+   * outputs by call id, and a cancel twice is a cancel).
+   */
+  private unanswered: Array<{ id: string; message: ControlMessage }> = [];
+
+  private async resendLost(): Promise<void> {
+    for (const entry of [...this.unanswered]) {
+      if (await this.client.hasControl(this.sid, this.runId, entry.id)) continue;
+      this.client.logger.warn('a control message was lost (a Redis failover); sending it again', {
+        runId: this.runId,
+        type: entry.message.type,
+      });
+      this.unanswered = this.unanswered.filter((e) => e !== entry);
+      await this.send(entry.message);
+    }
   }
 
   async submitToolOutputs(outputs: ToolOutput[]): Promise<void> {

@@ -17,12 +17,11 @@ import { isTerminal, type RunEventBody } from '../src/events.js';
 import { lockLost, type RunFailure } from '../src/failures.js';
 import type { Logger } from '../src/logger.js';
 import { unlessAborted } from '../src/util/abortable.js';
-import { ControlListener } from './control-listener.js';
+import { ControlListener, type ControlInbox } from './control-listener.js';
 import type { Delivery, EventPublisher } from './event-publisher.js';
 import type { RunJobData, RunJobResult, RunOutcome } from './job.js';
 import type { RunRecord } from './run-record.js';
 import type { RunStart } from './run-start.js';
-import type { StreamReader } from './stream-reader.js';
 import { settleLostAttempt } from './takeover.js';
 import type { HeldLock, LockLoss } from './thread-locks.js';
 import type { RunMeter } from './worker-metrics.js';
@@ -66,7 +65,8 @@ export interface RunExecutionParts {
   meter: RunMeter;
   lock: HeldLock;
   stop: RunStop;
-  reader: StreamReader;
+  /** The worker's control inbox, which delivers the run's control messages. */
+  control: ControlInbox;
   controlKey: string;
   /** Whether this attempt still owns the run (begin-run's attempt is still the newest). */
   stillOwned: () => Promise<boolean>;
@@ -156,7 +156,7 @@ export class RunExecution {
     }
     this.#parts.meter.started(this.#data.queuedAt);
     const control = new ControlListener(
-      this.#parts.reader,
+      this.#parts.control,
       this.#parts.controlKey,
       // A takeover reads every message: outputs the room sent the lost attempt are needed again.
       start.attempt > 1 ? '0' : start.controlReadFrom,

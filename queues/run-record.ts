@@ -4,27 +4,29 @@
  * is over, the short expiry of the run's keys. Writes are sent as they are asked for, on the
  * worker's command connection, so they leave in order with the event they belong to.
  */
-import type { Redis } from 'ioredis';
 import type { ApiKind, RunCheckpoint } from '../src/backends/backend.js';
+import type { FleetRedis } from './connection.js';
 import type { RunEventBody } from '../src/events.js';
 import { TTL, type Keys } from './keys.js';
 import { PENDING } from './run-start.js';
 
 export class RunRecord {
-  readonly #redis: Redis;
+  readonly #redis: FleetRedis;
   readonly #api: ApiKind;
   readonly #session: string;
   readonly #upstream: string;
   readonly #attempt: string;
   readonly #control: string;
+  readonly #owner: string;
 
-  constructor(redis: Redis, keys: Keys, sid: string, runId: string, api: ApiKind) {
+  constructor(redis: FleetRedis, keys: Keys, sid: string, runId: string, api: ApiKind) {
     this.#redis = redis;
     this.#api = api;
     this.#session = keys.session(sid);
     this.#upstream = keys.upstream(sid, runId);
     this.#attempt = keys.attempt(sid, runId);
     this.#control = keys.control(sid, runId);
+    this.#owner = keys.owner(sid, runId);
   }
 
   /**
@@ -62,6 +64,7 @@ export class RunRecord {
       .expire(this.#control, TTL.finishedSeconds)
       .expire(this.#upstream, TTL.finishedSeconds)
       .expire(this.#attempt, TTL.finishedSeconds)
+      .expire(this.#owner, TTL.finishedSeconds)
       .exec();
   }
 }

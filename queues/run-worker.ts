@@ -19,11 +19,13 @@ import {
   type ConnectionOptions,
   type Job,
 } from 'bullmq';
-import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import type OpenAI from 'openai';
 import { createBackend } from '../src/backends/config.js';
 import type { Logger } from '../src/logger.js';
-import { redisOptions, type RedisConnection } from './connection.js';
+import { bullOptions, shardQueues } from './bull.js';
+import { connect, resolveConnection, type FleetRedis, type RedisConnection } from './connection.js';
+import { ControlInbox } from './control-listener.js';
 import { EventPublisher } from './event-publisher.js';
 import { jobDataProblem, type RunJobData, type RunJobResult } from './job.js';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE, Keys } from './keys.js';
@@ -36,12 +38,18 @@ import { RunMeter, WorkerMetrics } from './worker-metrics.js';
 
 /** Options of a RunWorker: where the queue is, the OpenAI client, and limits. */
 export interface RunWorkerOptions {
+  /** A Redis URL or ioredis options; or Redis Cluster seed nodes (see RedisConnection). */
   redis: RedisConnection;
   /** The OpenAI client runs use; its key comes from this process's environment, never from Redis. */
   openai: OpenAI;
   prefix?: string;
   queue?: string;
-  /** Runs executed at once by this process. Default 50. */
+  /**
+   * Queue shards: the fleet's runs are spread over this many queues (`<queue>-0` ...), sessions
+   * hashed to one; this worker consumes all of them. Rooms must use the same. Default 1.
+   */
+  queues?: number;
+  /** Runs executed at once by this process (split evenly over the queue shards). Default 50. */
   concurrency?: number;
   logger: Logger;
   /**
@@ -63,10 +71,14 @@ export const DETECTION = { lockDurationMs: 1_600, lockRenewMs: 300, stalledInter
 export class RunWorker {
   readonly #options: RunWorkerOptions;
   readonly #keys: Keys;
-  readonly #commands: Redis;
+  readonly #commands: FleetRedis;
   readonly #reader: StreamReader;
+  readonly #control: ControlInbox;
   readonly #locks: ThreadLocks;
-  readonly #worker: Worker<RunJobData, RunJobResult>;
+  /** One BullMQ Worker per queue shard. */
+  readonly #workers: Array<Worker<RunJobData, RunJobResult>>;
+  /** On a cluster, the connection the BullMQ Workers share (BullMQ does not close it). */
+  readonly #bullRedis: FleetRedis | null;
   /** Runs executing here, with the switch that hands one back to the queue at shutdown. */
   readonly #active = new Map<string, RunStop>();
   readonly metrics = new WorkerMetrics();
@@ -75,37 +87,64 @@ export class RunWorker {
   constructor(options: RunWorkerOptions) {
     this.#options = options;
     const { logger } = options;
-    const connection = redisOptions(options.redis);
+    const connection = resolveConnection(options.redis, 'redis');
     this.#keys = new Keys(options.prefix ?? DEFAULT_PREFIX);
-    // Auto-pipelining: the XADDs of every run streaming at once leave in one write per tick.
-    this.#commands = new Redis({ ...connection, enableAutoPipelining: true });
-    this.#commands.on('error', (error) => logger.warn('redis error', { error: error.message }));
-    this.#reader = new StreamReader(this.#commands, connection, this.#keys, (error) =>
-      logger.warn('control reader error', { error: error.message }),
+    const workerId = randomUUID();
+    // Auto-pipelining: the XADDs of every run streaming at once leave in one write per tick. Not
+    // on a cluster: ioredis's Cluster refuses an automatic pipeline whose keys span slots.
+    this.#commands = connect(connection, {
+      enableAutoPipelining: connection.kind === 'single',
+    });
+    this.#commands.on('error', (error: Error) =>
+      logger.warn('redis error', { error: error.message }),
     );
-    this.#locks = new ThreadLocks(this.#commands, logger);
-    this.#worker = new Worker<RunJobData, RunJobResult>(
-      options.queue ?? DEFAULT_QUEUE,
-      (job, token) => this.#process(job, token),
-      {
-        connection: connection as ConnectionOptions,
-        concurrency: options.concurrency ?? 50,
-        // A dead worker's jobs are back in the queue within 2 s, not BullMQ's 30 s default.
-        lockDuration: options.lockDurationMs ?? DETECTION.lockDurationMs,
-        lockRenewTime: options.lockRenewMs ?? DETECTION.lockRenewMs,
-        stalledInterval: options.stalledIntervalMs ?? DETECTION.stalledIntervalMs,
-        // Each takeover continues the run; only a run that keeps killing its workers fails.
-        maxStalledCount: 5,
-        autorun: true,
+    this.#reader = new StreamReader(
+      this.#commands,
+      connection,
+      this.#keys,
+      (error) => {
+        logger.warn('control reader error', { error: error.message });
+        // A nudge may have come while the reader could not read: look at every run again.
+        this.#control.recheck();
       },
+      5_000,
+      workerId,
     );
-    this.#worker.on('error', (error) => logger.warn('worker error', { error: error.message }));
+    this.#control = new ControlInbox(this.#commands, this.#reader, this.#keys, workerId, logger);
+    this.#locks = new ThreadLocks(this.#commands, logger);
+    const queues = shardQueues(options.queue ?? DEFAULT_QUEUE, options.queues ?? 1);
+    this.#bullRedis = connection.kind === 'cluster' ? connect(connection) : null;
+    this.#bullRedis?.on('error', (error: Error) =>
+      logger.warn('redis error', { error: error.message }),
+    );
+    const concurrency = Math.max(1, Math.ceil((options.concurrency ?? 50) / queues.length));
+    this.#workers = queues.map((queue) => {
+      const worker = new Worker<RunJobData, RunJobResult>(
+        queue,
+        (job, token) => this.#process(job, token),
+        {
+          ...(bullOptions(connection, queue, this.#bullRedis ?? undefined) as {
+            connection: ConnectionOptions;
+          }),
+          concurrency,
+          // A dead worker's jobs are back in the queue within 2 s, not BullMQ's 30 s default.
+          lockDuration: options.lockDurationMs ?? DETECTION.lockDurationMs,
+          lockRenewTime: options.lockRenewMs ?? DETECTION.lockRenewMs,
+          stalledInterval: options.stalledIntervalMs ?? DETECTION.stalledIntervalMs,
+          // Each takeover continues the run; only a run that keeps killing its workers fails.
+          maxStalledCount: 5,
+          autorun: true,
+        },
+      );
+      worker.on('error', (error) => logger.warn('worker error', { queue, error: error.message }));
+      return worker;
+    });
   }
 
   /** Resolves once the worker is connected and taking jobs. */
   async ready(): Promise<void> {
-    await this.#worker.waitUntilReady();
-    await this.#commands.ping();
+    await Promise.all(this.#workers.map((worker) => worker.waitUntilReady()));
+    await this.#control.ready();
   }
 
   get runningCount(): number {
@@ -122,7 +161,14 @@ export class RunWorker {
     const { sid, runId, replyTo, request, backend: config } = job.data;
     const startedAt = Date.now();
     // One active run per thread, whatever the number of workers; and the run's state, at once.
-    const start = await beginRun(this.#commands, this.#keys, sid, runId, !request.threadId);
+    const start = await beginRun(
+      this.#commands,
+      this.#keys,
+      sid,
+      runId,
+      !request.threadId,
+      this.#control.key,
+    );
     if (!start.begun) {
       await job.moveToDelayed(Date.now() + 50, token);
       throw new DelayedError();
@@ -146,7 +192,7 @@ export class RunWorker {
         meter: new RunMeter(this.metrics, config.api, startedAt),
         lock,
         stop,
-        reader: this.#reader,
+        control: this.#control,
         controlKey: this.#keys.control(sid, runId),
         stillOwned: async () => (await this.#commands.get(attemptKey)) === String(start.attempt),
         logger,
@@ -168,7 +214,7 @@ export class RunWorker {
 
   /** False once shutdown began or Redis is unreachable. */
   async isReady(): Promise<boolean> {
-    if (this.#closing || !this.#worker.isRunning()) return false;
+    if (this.#closing || !this.#workers.every((worker) => worker.isRunning())) return false;
     try {
       return (await this.#commands.ping()) === 'PONG';
     } catch {
@@ -183,7 +229,9 @@ export class RunWorker {
    */
   async close(graceMs = 25_000): Promise<number> {
     this.#closing = true;
-    const drained = this.#worker.close().then(() => 'drained' as const);
+    const drained = Promise.all(this.#workers.map((worker) => worker.close())).then(
+      () => 'drained' as const,
+    );
     const timedOut = new Promise<'timeout'>((resolve) =>
       setTimeout(() => resolve('timeout'), graceMs).unref(),
     );
@@ -194,8 +242,10 @@ export class RunWorker {
       await drained;
     }
     this.#locks.close();
+    await this.#control.close();
     await this.#reader.close();
     this.#commands.disconnect();
+    this.#bullRedis?.disconnect();
     return handedBack;
   }
 }

@@ -6,11 +6,12 @@
  * copies them), so tsx, vitest and the built package load the same text.
  */
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { FleetRedis } from './connection.js';
 
 /** Each script's file and its fixed number of keys (null: the caller passes the count). */
 export const SCRIPT_FILES = {
-  beginRun: { file: 'begin-run.lua', keys: 5 },
+  beginRun: { file: 'begin-run.lua', keys: 6 },
+  sendControl: { file: 'send-control.lua', keys: 2 },
   renewLocks: { file: 'renew-locks.lua', keys: null },
   releaseLock: { file: 'release-lock.lua', keys: 1 },
   appendEvent: { file: 'append-event.lua', keys: 2 },
@@ -31,9 +32,11 @@ export interface ScriptCommands {
   releaseLock(key: string, owner: string): Promise<0 | 1>;
   /** appendEvent(inbox, fence, runId, attempt, maxLen, fenceTtlMs, ...fields): 1, 0 or -1 */
   appendEvent(...keysThenArgs: Arg[]): Promise<1 | 0 | -1>;
+  /** sendControl(controlKey, ownerKey, field, message, ttlSeconds): [entry id, owner or null] */
+  sendControl(...keysThenArgs: Arg[]): Promise<[string, string | null]>;
 }
 
-export type ScriptedRedis = Redis & ScriptCommands;
+export type ScriptedRedis = FleetRedis & ScriptCommands;
 
 let sources: Record<ScriptName, string> | undefined;
 
@@ -48,10 +51,10 @@ export function scriptSources(): Record<ScriptName, string> {
   return sources;
 }
 
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<FleetRedis>();
 
 /** `redis` with every script defined on it; defines them on the first call for a connection. */
-export function withScripts(redis: Redis): ScriptedRedis {
+export function withScripts(redis: FleetRedis): ScriptedRedis {
   if (!defined.has(redis)) {
     const text = scriptSources();
     for (const [name, { keys }] of Object.entries(SCRIPT_FILES)) {

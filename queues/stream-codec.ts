@@ -1,6 +1,7 @@
 /**
  * The layout of the fleet's stream entries, written and read here only: a room's inbox (run
- * events from workers) and a run's control stream (tool outputs and cancel from the room).
+ * events from workers), a run's control stream (tool outputs and cancel from the room) and a
+ * worker's control inbox (nudges: which run has new control messages).
  * begin-run.lua also reads a control entry's payload (its second value) to see a cancel sent
  * before the run began; keep the two in step.
  */
@@ -70,3 +71,16 @@ function isToolOutput(value: unknown): value is { toolCallId: string; output: st
   const { toolCallId, output } = value as Record<string, unknown>;
   return typeof toolCallId === 'string' && typeof output === 'string';
 }
+
+/** A worker's control inbox entry: run `runId` has new control messages on its control stream. */
+export const nudgeCodec = {
+  encode(runId: string): EntryFields {
+    return ['r', runId];
+  },
+
+  /** The run a nudge names; null for anything else (the inbox's own keep-alive entries). */
+  decode(fields: EntryFields): string | null {
+    const [name, runId] = fields;
+    return name === 'r' && runId !== undefined ? runId : null;
+  },
+};

@@ -3,11 +3,20 @@
  * subscribed stream with the last id seen, so a process's connections do not grow with its
  * sessions. Streams keep their entries, so a reader that attaches late or reconnects resumes
  * from its last id: nothing is lost, nothing is read twice. Used by rooms for run events and
- * by workers for control messages.
+ * by workers for their control inbox. On Redis Cluster one XREAD must name keys of one slot: the
+ * wake stream carries the reader's id as its hash tag, and every subscribed key must carry the same
+ * (the room's inbox and the worker's control inbox are named after the reader's id).
  */
-import { Redis, type RedisOptions } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { unlessAborted } from '../src/util/abortable.js';
+import {
+  connect,
+  keySlot,
+  resolveConnection,
+  type FleetRedis,
+  type RedisConnection,
+  type ResolvedConnection,
+} from './connection.js';
 import type { Keys } from './keys.js';
 
 type Entry = [id: string, fields: string[]];
@@ -23,8 +32,10 @@ interface Subscription {
 
 export class StreamReader {
   private readonly subscriptions = new Map<string, Subscription>();
-  private readonly blocking: Redis;
+  private readonly blocking: FleetRedis;
   private readonly wakeKey: string;
+  /** On a cluster, the one slot every subscribed key must be in; null on one Redis. */
+  private readonly slot: number | null;
   /** CLIENT SETNAME of the blocking connection, to find it in CLIENT LIST. */
   readonly connectionName: string;
   /** Our own wake stream is read from its last id (not '$'), so no wake-up is ever missed. */
@@ -38,28 +49,28 @@ export class StreamReader {
   private readonly closed = new AbortController();
 
   /**
-   * @param commands a connection for non-blocking commands (used to wake the reader)
-   * @param connect  options for the reader's own blocking connection
-   * @param onError  told of every failed read or wake-up and of a subscriber that threw; the
-   *                 reader itself goes on
+   * @param commands   a connection for non-blocking commands (used to wake the reader)
+   * @param connection where the reader's own blocking connection goes (connect() opens it)
+   * @param onError    told of every failed read or wake-up and of a subscriber that threw; the
+   *                   reader itself goes on
+   * @param id         the reader's id, the hash tag of its wake stream (the room's inbox id, the
+   *                   worker's id); default a new uuid
    */
   constructor(
-    private readonly commands: Redis,
-    connect: RedisOptions,
+    private readonly commands: FleetRedis,
+    connection: RedisConnection | ResolvedConnection,
     keys: Keys,
     private readonly onError: (error: Error) => void,
     private readonly blockMs = 5_000,
+    id: string = randomUUID(),
   ) {
-    const id = randomUUID();
+    const resolved = resolveConnection(connection);
     this.connectionName = `${keys.prefix}-reader-${id.slice(0, 8)}`;
-    this.blocking = new Redis({
-      ...connect,
-      maxRetriesPerRequest: null,
-      connectionName: this.connectionName,
-    });
+    this.blocking = connect(resolved, { connectionName: this.connectionName });
     // Handled: a lost connection fails the pending XREAD, which the loop reports to onError.
     this.blocking.on('error', () => undefined);
     this.wakeKey = keys.wake(id);
+    this.slot = resolved.kind === 'cluster' ? keySlot(this.wakeKey) : null;
     this.loop = this.run();
   }
 
@@ -72,6 +83,11 @@ export class StreamReader {
    * until unsubscribed. Returns the unsubscribe function.
    */
   subscribe(key: string, onEntry: OnEntry, fromId = '0'): () => void {
+    if (this.slot !== null && keySlot(key) !== this.slot) {
+      throw new Error(
+        `StreamReader: ${key} is not in the slot of ${this.wakeKey}; on Redis Cluster one reader reads one slot`,
+      );
+    }
     this.subscriptions.set(key, { lastId: fromId, onEntry });
     this.wake();
     return () => {

@@ -1,10 +1,10 @@
 /**
  * The thread locks a worker holds, one per run it executes (taken by begin-run.lua), kept alive
  * together: one timer per worker and one call of renew-locks.lua for all of them, whatever the
- * number of runs. A lock that could not be kept is reported to its run, which must stop: another
+ * number of runs (on Redis Cluster, one call per slot among them: a script names one slot). A lock that could not be kept is reported to its run, which must stop: another
  * run (or another worker taking this one over) may own the thread now.
  */
-import type { Redis } from 'ioredis';
+import { keySlot, type FleetRedis } from './connection.js';
 import type { Logger } from '../src/logger.js';
 import { TTL } from './keys.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
@@ -50,7 +50,7 @@ export class ThreadLocks {
   /** The renewal in flight; a tick that finds one skips, so calls never pile up. */
   #renewing: Promise<void> | null = null;
 
-  constructor(redis: Redis, logger: Logger, options: ThreadLockOptions = {}) {
+  constructor(redis: FleetRedis, logger: Logger, options: ThreadLockOptions = {}) {
     this.#redis = withScripts(redis);
     this.#logger = logger;
     this.#ttlMs = options.ttlMs ?? TTL.lockMs;
@@ -96,10 +96,25 @@ export class ThreadLocks {
     };
   }
 
-  /** Renews every held lock in one call; reports those lost. The timer calls it; tests may too. */
+  /**
+   * Renews every held lock, in one call (one per slot on a cluster, sent together); reports
+   * those lost. The timer calls it; tests may too.
+   */
   async renewNow(): Promise<void> {
     const entries = [...this.#held.values()];
     if (entries.length === 0) return;
+    if (!this.#redis.isCluster) return this.#renew(entries);
+    const bySlot = new Map<number, Entry[]>();
+    for (const entry of entries) {
+      const slot = keySlot(entry.key);
+      const group = bySlot.get(slot);
+      if (group) group.push(entry);
+      else bySlot.set(slot, [entry]);
+    }
+    await Promise.all([...bySlot.values()].map((group) => this.#renew(group)));
+  }
+
+  async #renew(entries: Entry[]): Promise<void> {
     const sentAt = Date.now();
     let renewed: Array<0 | 1 | string>;
     try {

@@ -22,16 +22,25 @@ import {
  */
 export interface FleetTransportOptions {
   /**
-   * A Redis URL (`redis://host:port/db`, `rediss://` for TLS) or ioredis's `RedisOptions`
-   * object, passed to ioredis as it is.
+   * One Redis: a URL (`redis://host:port/db`, `rediss://` for TLS) or ioredis's `RedisOptions`
+   * object, passed to ioredis as it is. A Redis Cluster: its seed nodes as a list of URLs
+   * (`['redis://10.0.0.1:6379', 'redis://10.0.0.2:6379']`), one string of URLs separated by
+   * commas, or `{ cluster: [...urls or { host, port }], options: ClusterOptions }`; ioredis's
+   * `Cluster` client then finds the other nodes.
    */
-  redis: string | object;
+  redis: string | readonly string[] | object;
   /** The session these runs belong to; its thread id is kept in Redis. Default: a new random session. */
   session?: SessionIdentity;
   /** Key prefix: 1 to 64 letters, digits, '_', '.' or '-'. Workers must use the same. Default 'ast'. */
   prefix?: string;
   /** BullMQ queue name. Workers must use the same. Default 'assistant-runs'. */
   queue?: string;
+  /**
+   * Queue shards: runs go to this many queues (`<queue>-0` ...), each session always to the same
+   * one, so that one queue (one slot on a cluster) is not the ceiling of run starts. Workers must
+   * use the same. Default 1 (the queue `<queue>` itself).
+   */
+  queues?: number;
   /** A run no worker has started after this long fails with code `queue_timeout`. Default 60 000. */
   queueTimeoutMs?: number;
   /** How long cancel() waits for the worker to confirm. Default 30 000. */

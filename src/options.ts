@@ -329,10 +329,15 @@ function validateTransport(value: unknown): RunTransport | FleetTransportOptions
   if (!isRecord(value))
     throw new ConfigError('transport', 'expected a transport or { redis: url, session }');
   if (typeof value.startRun === 'function') return value as unknown as RunTransport;
-  if (typeof value.redis !== 'string' && !isRecord(value.redis)) {
+  const seeds = value.redis;
+  if (
+    typeof seeds !== 'string' &&
+    !isRecord(seeds) &&
+    !(Array.isArray(seeds) && seeds.length > 0 && seeds.every((s) => typeof s === 'string'))
+  ) {
     throw new ConfigError(
       'transport.redis',
-      'expected a Redis URL such as redis://127.0.0.1:6379 or ioredis options',
+      'expected a Redis URL such as redis://127.0.0.1:6379, ioredis options, or Redis Cluster seed nodes (a list of URLs, or { cluster: [...] })',
     );
   }
   const session = value.session;
@@ -358,6 +363,18 @@ function validateTransport(value: unknown): RunTransport | FleetTransportOptions
     throw new ConfigError(
       'transport.queue',
       `expected a non-empty string, got ${JSON.stringify(value.queue)}`,
+    );
+  }
+  if (
+    value.queues !== undefined &&
+    (typeof value.queues !== 'number' ||
+      !Number.isInteger(value.queues) ||
+      value.queues < 1 ||
+      value.queues > 256)
+  ) {
+    throw new ConfigError(
+      'transport.queues',
+      `expected a whole number from 1 to 256, got ${JSON.stringify(value.queues)}`,
     );
   }
   return value as unknown as FleetTransportOptions;

@@ -6,7 +6,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,8 +15,10 @@ import { exited, logLine, logRecords, startCli } from './support/cli.js';
 import { TEST_API_KEY, useEmulator } from './support/emulator.js';
 import {
   fleetLLM,
+  openRedis,
   REDIS_URL,
   scanKeys,
+  testQueue,
   startWorker,
   uniqueNames,
   type FleetNames,
@@ -285,13 +286,13 @@ describe('fleet faults', () => {
       );
       const threads = sessions.map(({ llm }) => llm.threadId);
       expect(new Set(threads).size).toBe(identities.length);
-      const redis = new Redis(REDIS_URL);
+      const redis = openRedis();
       const keys = await redis.keys(`${names.prefix}:*`);
       redis.disconnect();
       // Keys name a digest of the session, never the raw identity.
       expect(
         keys.every((k) =>
-          /^[\w.-]+:(\{[0-9a-f]{32}\}:[\w:-]+|reader:[\w-]+:wake|inbox:\{[0-9a-f-]{36}\}(:fence)?)$/.test(
+          /^[\w.-]+:(\{[0-9a-f]{32}\}:[\w:-]+|reader:\{[\w-]+\}:wake|worker:\{[0-9a-f-]{36}\}:control|inbox:\{[0-9a-f-]{36}\}(:fence)?)$/.test(
             k,
           ),
         ),
@@ -304,8 +305,8 @@ describe('fleet faults', () => {
   it('refuses a hand-written job that would make the worker write into keys it does not own', async () => {
     const names = uniqueNames('malformed');
     const worker = await startWorker(names, fx.baseURL);
-    const queue = new Queue(names.queue, { connection: { url: REDIS_URL } });
-    const redis = new Redis(REDIS_URL);
+    const queue = testQueue(names.queue);
+    const redis = openRedis();
     try {
       // Someone else's stream, named as the reply address of a forged job.
       const victim = `${names.prefix}:{${'a'.repeat(32)}}:run:x:control`;
@@ -378,7 +379,7 @@ describe('fleet faults', () => {
     await worker.stop();
     board.child.kill('SIGTERM');
     await exited(board.child);
-    const redis = new Redis(REDIS_URL);
+    const redis = openRedis();
     const found: string[] = [];
     // Every key in the database, not only this test's.
     const keys = await scanKeys(redis, '*');

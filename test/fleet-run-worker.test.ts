@@ -123,7 +123,14 @@ describe.each(APIS)('run worker on the %s API', (api) => {
       // begun, the run reached the server and ended there, and the worker died before it could
       // record the upstream id; its thread lock has lapsed since.
       const seeded = await fx.client.beta.threads.create({});
-      const first = await beginRun(db.redis, keys, sid, runId, false);
+      const first = await beginRun(
+        db.redis,
+        keys,
+        sid,
+        runId,
+        false,
+        keys.workerControl(randomUUID()),
+      );
       expect(first).toMatchObject({ begun: true, attempt: 1, marker: null });
       const lost = createBackend(config, fx.client, captureLogger()).startRun({
         message,

@@ -2,7 +2,6 @@
  * Fleet mode against the real Redis with real worker processes: 2 workers, 20 concurrent
  * sessions with interleaved tool calls and interrupts, on both backends.
  */
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InterruptionError, RunError, type AssistantLLM } from '../src/index.js';
 import { tokenize } from '../src/emulator/script.js';
@@ -12,7 +11,8 @@ import {
   connectedClients,
   fleetLLM,
   keysWithTtl,
-  REDIS_URL,
+  openRedis,
+  scanKeys,
   startWorker,
   uniqueNames,
   type FleetNames,
@@ -190,8 +190,8 @@ describe.each(APIS)('fleet mode on the %s API', (api) => {
   }, 60_000);
 
   it("a room process's runs share one inbox, trimmed as read, deleted once the room is idle", async () => {
-    const redis = new Redis(REDIS_URL);
-    const inboxes = () => redis.keys(`${names.prefix}:inbox:*`);
+    const redis = openRedis();
+    const inboxes = () => scanKeys(redis, `${names.prefix}:inbox:*`);
     try {
       const sessions = Array.from({ length: 5 }, (_, i) =>
         fleetLLM(api, names, { room: 'room-inbox', participant: `inbox-${i}` }),

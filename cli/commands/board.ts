@@ -2,7 +2,9 @@ import type { Board, BoardAuth } from '../../queues/board.js';
 import {
   intSetting,
   loadFor,
+  QUEUES_OPTION,
   REDIS_OPTION,
+  settingError,
   settingName,
   UsageError,
   type Command,
@@ -49,10 +51,12 @@ export const boardCommand: Command = {
       env: 'BOARD_READ_ONLY',
       default: false,
     },
+    queues: QUEUES_OPTION,
     ...LOG_OPTIONS,
   },
   async run(values) {
     const port = intSetting(this, values, 'port', 0, 65535);
+    const shards = intSetting(this, values, 'queues', 1, 256);
     const host = String(values.host);
     const queues = String(values.queue)
       .split(',')
@@ -78,6 +82,7 @@ export const boardCommand: Command = {
       board = await startBoard({
         redis: String(values.redis),
         queues,
+        shards,
         host,
         port,
         readOnly: values['read-only'] === true,
@@ -90,10 +95,7 @@ export const boardCommand: Command = {
       if (code === 'EADDRINUSE' || code === 'EACCES') {
         throw new UsageError(`${settingName(this, 'port')}: ${message}`);
       }
-      if (message.startsWith('redis: ')) {
-        throw new UsageError(`${settingName(this, 'redis')}: ${message.slice(7)}`);
-      }
-      throw error;
+      throw settingError(this, message, ['redis']) ?? error;
     }
     const signalled = waitForSignal();
     log.info({ url: board.url, auth: auth?.kind ?? 'none' }, 'board listening');

@@ -65,7 +65,7 @@ export const demoCommand: Command = {
     fleet: {
       type: 'string',
       description:
-        'Redis URL: run the demo in fleet mode, through `assistant-host worker` processes (which hold the OpenAI settings)',
+        'Redis URL (a Redis Cluster: seed node URLs separated by commas): run the demo in fleet mode, through `assistant-host worker` processes (which hold the OpenAI settings)',
       env: 'DEMO_FLEET_REDIS',
     },
     'token-delay-ms': {

@@ -3,8 +3,9 @@ import type { RunWorker } from '../../queues/run-worker.js';
 import {
   intSetting,
   loadFor,
+  QUEUES_OPTION,
   REDIS_OPTION,
-  settingName,
+  settingError,
   UsageError,
   type Command,
 } from '../kit.js';
@@ -38,6 +39,7 @@ export const workerCommand: Command = {
       env: 'ASSISTANT_QUEUE',
       default: 'assistant-runs',
     },
+    queues: QUEUES_OPTION,
     ...LOG_OPTIONS,
     'http-host': {
       type: 'string',
@@ -60,6 +62,7 @@ export const workerCommand: Command = {
   },
   async run(values) {
     const concurrency = intSetting(this, values, 'concurrency', 1, 10_000);
+    const queues = intSetting(this, values, 'queues', 1, 256);
     const httpPort = intSetting(this, values, 'http-port', -1, 65535);
     const graceMs = intSetting(this, values, 'grace-ms', 0, 600_000);
     const apiKey = process.env.OPENAI_API_KEY;
@@ -84,20 +87,14 @@ export const workerCommand: Command = {
         openai: new OpenAI({ apiKey }),
         prefix: String(values.prefix),
         queue: String(values.queue),
+        queues,
         concurrency,
         logger,
       });
     } catch (error) {
       const message = (error as Error).message;
       // A bad Redis URL or prefix: name the setting it came from.
-      const setting = message.startsWith('redis: ')
-        ? 'redis'
-        : message.startsWith('prefix: ')
-          ? 'prefix'
-          : null;
-      throw new UsageError(
-        setting ? `${settingName(this, setting)}: ${message.slice(setting.length + 2)}` : message,
-      );
+      throw settingError(this, message, ['redis', 'prefix']) ?? new UsageError(message);
     }
     await worker.ready();
     const health =
@@ -113,6 +110,7 @@ export const workerCommand: Command = {
     log.info(
       {
         queue: String(values.queue),
+        queues,
         concurrency,
         ...(health ? { healthUrl: health.url } : {}),
       },

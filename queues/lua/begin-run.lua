@@ -6,6 +6,7 @@
 -- KEYS[3]  <prefix>:{sid}:run:<runId>:upstream the upstream marker a lost worker left
 -- KEYS[4]  <prefix>:{sid}:run:<runId>:control  the run's control stream (tool outputs, cancel)
 -- KEYS[5]  <prefix>:{sid}:session              the session's hash (threadId)
+-- KEYS[6]  <prefix>:{sid}:run:<runId>:owner    the control inbox of the worker running the run
 --
 -- ARGV[1]  the run id; the lock's owner is <runId>:<attempt>, so a later attempt of the same run
 --          takes the lock over from an earlier one, and the earlier one can tell
@@ -13,6 +14,8 @@
 -- ARGV[3]  the attempt counter's and the marker's time to live, s
 -- ARGV[4]  '1' to read the session's thread id, '0' not to
 -- ARGV[5]  the marker of a run begun whose upstream id is not known yet ('pending')
+-- ARGV[6]  this worker's control inbox, <prefix>:worker:{<uuid>}:control: where the room nudges
+--          it when a control message comes (send-control.lua reads it)
 --
 -- Returns {0} when another run holds the lock (nothing is written), otherwise
 -- {1, attempt, marker or false, 1 if a cancel was sent else 0, last control id or false,
@@ -44,4 +47,7 @@ end
 if not marker and cancelled == 0 then
   redis.call('set', KEYS[3], ARGV[5], 'EX', ARGV[3])
 end
+-- A takeover's worker replaces the lost one's inbox; the worker reads the control stream itself
+-- after this, so a message sent before the owner changed is not missed.
+redis.call('set', KEYS[6], ARGV[6], 'EX', ARGV[3])
 return {1, attempt, marker, cancelled, lastControl, thread}

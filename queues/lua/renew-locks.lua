@@ -9,8 +9,8 @@
 -- is extended; otherwise the lock's current owner, or 0 when it is gone (it is left as it is).
 -- A later attempt of the same run as owner means the run was taken over.
 --
--- The keys carry different sessions' hash tags: on Redis Cluster they would need one node, the
--- same constraint as the worker's control reader (see "Redis keys" in the README).
+-- The keys carry different sessions' hash tags: on Redis Cluster a call names only keys of one
+-- slot, so thread-locks.ts makes one call per slot there (one call in all on one Redis).
 
 local renewed = {}
 for i, key in ipairs(KEYS) do
