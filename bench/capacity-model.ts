@@ -19,6 +19,11 @@ export interface MeasuredFigures {
   roomUsPerStart: number;
   workerUsPerStart: number;
   redisUsPerStart: number;
+  /**
+   * Redis CPU µs per job of BullMQ alone with the fleet's job options: the part of a run start
+   * that lands on the queue's slot, hence on one primary whatever the cluster's size.
+   */
+  queueRedisUsPerJob: number;
   /** Run starts per second one BullMQ queue sustained in the bench (end to end). */
   measuredStartsPerSecond: number;
 }
@@ -86,6 +91,7 @@ export function checkFigures(f: MeasuredFigures): void {
     'roomUsPerStart',
     'workerUsPerStart',
     'redisUsPerStart',
+    'queueRedisUsPerJob',
     'measuredStartsPerSecond',
   ] as const)
     checkPositive(`figures.${key}`, f[key]);
@@ -141,9 +147,8 @@ export function sizeFleet(
   const room = cores(chunksPerSecond, startsPerSecond, f.roomUsPerChunk, f.roomUsPerStart);
   const redis = cores(chunksPerSecond, startsPerSecond, f.redisUsPerChunk, f.redisUsPerStart);
 
-  // All of a run start's Redis CPU is charged to the queue's primary: an upper bound, since on a
-  // cluster the session's keys live elsewhere. One queue's keys share one slot, hence one core.
-  const startsPerQueue = (1e6 / f.redisUsPerStart) * a.redisUtilization;
+  // One queue's keys share one slot, hence one primary's core; the sessions' keys spread over all.
+  const startsPerQueue = (1e6 / f.queueRedisUsPerJob) * a.redisUtilization;
   const queueShards = Math.max(1, Math.ceil(startsPerSecond / startsPerQueue));
   const redisPrimaries = Math.max(queueShards, Math.ceil(redis / a.redisUtilization));
 
@@ -169,7 +174,7 @@ export function sizeFleet(
       f.redisUsPerChunk,
       f.redisUsPerStart,
     ),
-    `queue ${Math.round(startsPerQueue)} starts/s (from Redis ${round1(f.redisUsPerStart)} µs/start)`,
+    `queue ${Math.round(startsPerQueue)} starts/s (BullMQ ${round1(f.queueRedisUsPerJob)} Redis µs/job)`,
   ].join('; ');
 
   return {

@@ -5,7 +5,8 @@
  * stdout and everything measured to bench/results/latest.json.
  *
  *   --quick          fewer runs and sessions (100 TTFT rounds, 1/100/300 sessions, ...)
- *   --only a,b       run only these benchmarks (ttft, chunks, interrupt, tools, memory)
+ *   --only a,b       run only these benchmarks (ttft, chunks, interrupt, tools, memory, capacity;
+ *                    capacity starts its own redis-server, workers and room process)
  *   --out FILE       JSON output (default bench/results/latest.json)
  */
 import { Redis } from 'ioredis';
@@ -15,6 +16,7 @@ import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EmulatorServer } from '../src/testing.js';
+import { capacity } from './capacity.js';
 import { chunks } from './chunks.js';
 import { removeFleet, uniqueNames } from '../test/support/fleet.js';
 import { makeEnv, REDIS_URL, ROOT, startWorkerProcess } from './env.js';
@@ -25,7 +27,7 @@ import { tools } from './tools.js';
 import { ttft } from './ttft.js';
 import type { Benchmark, BenchResult, TargetCheck } from './types.js';
 
-const ALL: Benchmark[] = [ttft, chunks, interrupt, tools, memory];
+const ALL: Benchmark[] = [ttft, chunks, interrupt, tools, memory, capacity];
 
 async function machine(): Promise<Record<string, string | number>> {
   const redis = new Redis(REDIS_URL);
