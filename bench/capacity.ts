@@ -54,10 +54,15 @@ export interface RedisTarget {
   transportRedis: RoomConfig['redis'];
   /** REDIS_URL for the workers. */
   workerRedisUrl: string;
-  /** Redis CPU seconds so far, primaries and replicas apart. */
-  cpu(): Promise<{ primaries: number; replicas: number }>;
-  /** A connection for BullMQ alone, and the key prefix it needs here. */
-  bullmq(): { connection: Redis | Cluster; prefix: string };
+  /** Redis CPU seconds so far of every node, by port. */
+  cpu(): Promise<RedisCpu>;
+  /** A connection for BullMQ alone. */
+  bullmq(): Redis | Cluster;
+  /**
+   * BullMQ key prefixes for `count` queues; on a cluster hash-tagged, each queue on another
+   * primary where there are enough.
+   */
+  bullPrefixes(count: number): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -71,6 +76,9 @@ function freePort(): Promise<number> {
     });
   });
 }
+
+/** CPU seconds per node, keyed by port, and whether it is a primary. */
+export type RedisCpu = Record<number, { primary: boolean; cpu: number }>;
 
 function infoCpu(info: string): number {
   const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
@@ -153,12 +161,10 @@ export async function singleNode(): Promise<RedisTarget> {
     transportRedis: url,
     workerRedisUrl: url,
     async cpu() {
-      return { primaries: infoCpu(await server.client.info('cpu')), replicas: 0 };
+      return { [server.port]: { primary: true, cpu: infoCpu(await server.client.info('cpu')) } };
     },
-    bullmq: () => ({
-      connection: new Redis(url, { maxRetriesPerRequest: null }),
-      prefix: 'bull',
-    }),
+    bullmq: () => new Redis(url, { maxRetriesPerRequest: null }),
+    bullPrefixes: async (count) => Array.from({ length: count }, (_, k) => `bull${k}`),
     async stop() {
       await stopServer(server);
       rmSync(dir, { recursive: true, force: true });
@@ -230,24 +236,37 @@ export async function redisCluster(): Promise<RedisTarget> {
     workerRedisUrl: urls.join(','),
     async cpu() {
       const figures = await Promise.all(
-        nodes.map(async (n) => ({
-          primary: /role:master/.test(await n.client.info('replication')),
-          cpu: infoCpu(await n.client.info('cpu')),
-        })),
+        nodes.map(async (n) => {
+          const [replication, cpu] = await Promise.all([
+            n.client.info('replication'),
+            n.client.info('cpu'),
+          ]);
+          return [n.port, { primary: /role:master/.test(replication), cpu: infoCpu(cpu) }] as const;
+        }),
       );
-      return {
-        primaries: figures.filter((f) => f.primary).reduce((sum, f) => sum + f.cpu, 0),
-        replicas: figures.filter((f) => !f.primary).reduce((sum, f) => sum + f.cpu, 0),
-      };
+      return Object.fromEntries(figures);
     },
-    bullmq: () => ({
-      connection: new Cluster(
+    bullmq: () =>
+      new Cluster(
         CLUSTER_PORTS.map((port) => ({ host: '127.0.0.1', port })),
         { redisOptions: { maxRetriesPerRequest: null } },
       ),
-      // BullMQ's keys in one slot: a hash-tagged prefix, as BullMQ documents for clusters.
-      prefix: '{bull}',
-    }),
+    async bullPrefixes(count) {
+      // Hash-tagged prefixes (BullMQ's advice for clusters), one per primary as far as they go.
+      const client = nodes[0]!.client;
+      const ranges = await client.cluster('SLOTS');
+      const owner = (slot: number) => ranges.find(([lo, hi]) => slot >= lo && slot <= hi)![2]![1];
+      const chosen: string[] = [];
+      const used = new Set<number>();
+      for (let k = 0; chosen.length < count && k < 1000; k++) {
+        const tag = `bull${k}`;
+        const port = owner(await client.cluster('KEYSLOT', tag));
+        if (used.has(port) && used.size < ranges.length) continue;
+        used.add(port);
+        chosen.push(`{${tag}}`);
+      }
+      return chosen;
+    },
     stop: stopAll,
   };
 }
@@ -340,7 +359,7 @@ interface Snapshot {
   at: number;
   counters: Counters;
   workers: number;
-  redis: { primaries: number; replicas: number };
+  redis: RedisCpu;
   bench: number;
   machine: number;
 }
@@ -356,6 +375,8 @@ export interface Window {
   workers: number;
   redis: number;
   redisReplicas: number;
+  /** The busiest primary's CPU seconds: what one queue's slot, or one shard, has to carry. */
+  redisBusiest: number;
   /** The bench process: the local OpenAI-compatible server (and BullMQ alone in that phase). */
   server: number;
   /** Busy cores of the machine that none of the above used: the other load. */
@@ -389,19 +410,29 @@ function windowOf(a: Snapshot, b: Snapshot): Window {
     failedRuns: b.counters.failedRuns - a.counters.failedRuns,
     room: (b.counters.cpuMicros - a.counters.cpuMicros) / 1e6,
     workers: b.workers - a.workers,
-    redis: b.redis.primaries - a.redis.primaries,
-    redisReplicas: b.redis.replicas - a.redis.replicas,
+    redis: 0,
+    redisReplicas: 0,
+    redisBusiest: 0,
     server: b.bench - a.bench,
     otherCores: 0,
     loadAverage: os.loadavg()[0]!,
   };
+  for (const [port, node] of Object.entries(b.redis)) {
+    const used = node.cpu - (a.redis[Number(port)]?.cpu ?? 0);
+    if (node.primary) {
+      w.redis += used;
+      w.redisBusiest = Math.max(w.redisBusiest, used);
+    } else w.redisReplicas += used;
+  }
   const ours = w.room + w.workers + w.redis + w.redisReplicas + w.server;
   w.otherCores = Math.max(0, (b.machine - a.machine - ours) / seconds);
   return w;
 }
 
 export interface PhaseSpec {
-  kind: 'stream' | 'start' | 'queue';
+  kind: 'stream' | 'start' | 'queue' | 'shards';
+  /** BullMQ alone: how many queues the jobs are spread over. */
+  shards?: number;
   sessions: number;
   workers: number;
   concurrency: number;
@@ -508,34 +539,43 @@ async function fleetPhase(
 
 /**
  * BullMQ alone, with the fleet's job options and a payload the size of a run's job: jobs added
- * and taken by a no-op processor in this process, up to `sessions` waiting or active. Its Redis
- * CPU per job is what a run start costs the queue's slot, the part no cluster spreads.
+ * and taken by no-op processors in this process, up to `sessions` waiting or active, spread
+ * round-robin over `spec.shards` queues (one Worker each). Its Redis CPU per job is what a run
+ * start costs the queue's slot, the part no cluster spreads unless the queue is sharded.
  */
-async function queuePhase(redis: RedisTarget, spec: PhaseSpec): Promise<PhaseResult> {
+export async function queuePhase(redis: RedisTarget, spec: PhaseSpec): Promise<PhaseResult> {
   const name = `cap-queue-${process.pid}-${Date.now().toString(36)}`;
-  const { connection, prefix } = redis.bullmq();
-  const options = { connection: connection as ConnectionOptions, prefix };
-  const queue = new Queue(name, options);
-  const worker = new Worker(name, async () => ({ ok: true }), {
-    ...options,
-    concurrency: spec.concurrency,
-    lockDuration: 6_000,
-    stalledInterval: 3_000,
-  });
+  const connection = redis.bullmq();
+  const prefixes = await redis.bullPrefixes(spec.shards ?? 1);
+  const queues = prefixes.map(
+    (prefix) => new Queue(name, { connection: connection as ConnectionOptions, prefix }),
+  );
+  const workers = prefixes.map(
+    (prefix) =>
+      new Worker(name, async () => ({ ok: true }), {
+        connection: connection as ConnectionOptions,
+        prefix,
+        concurrency: Math.ceil(spec.concurrency / prefixes.length),
+        lockDuration: 6_000,
+        stalledInterval: 3_000,
+      }),
+  );
   const data = { message: 'x'.repeat(200), assistant: { id: 'asst_emulator' }, tools: [] };
   let added = 0;
   let completed = 0;
   let failed = 0;
   let lastError: string | null = null;
   let running = false;
-  worker.on('completed', () => completed++);
-  worker.on('failed', (_job, error) => {
-    failed++;
-    lastError = error.message;
-  });
+  for (const worker of workers) {
+    worker.on('completed', () => completed++);
+    worker.on('failed', (_job, error) => {
+      failed++;
+      lastError = error.message;
+    });
+  }
   const producers: Array<Promise<void>> = [];
   try {
-    await worker.waitUntilReady();
+    await Promise.all(workers.map((w) => w.waitUntilReady()));
     const counters = async (): Promise<Counters> => ({
       chunks: 0,
       starts: completed,
@@ -549,9 +589,9 @@ async function queuePhase(redis: RedisTarget, spec: PhaseSpec): Promise<PhaseRes
           await sleep(1);
           continue;
         }
-        added++;
-        await queue.add('run', data, {
-          jobId: `j${added}`,
+        const n = ++added;
+        await queues[n % queues.length]!.add('run', data, {
+          jobId: `j${n}`,
           attempts: 1,
           removeOnComplete: { age: 3600, count: 10_000 },
           removeOnFail: { age: 24 * 3600, count: 10_000 },
@@ -566,8 +606,8 @@ async function queuePhase(redis: RedisTarget, spec: PhaseSpec): Promise<PhaseRes
   } finally {
     running = false;
     await Promise.all(producers);
-    await worker.close();
-    await queue.close();
+    for (const worker of workers) await worker.close();
+    for (const queue of queues) await queue.close();
     connection.disconnect();
   }
 }
@@ -579,7 +619,14 @@ export interface PhaseFigures {
   cores: { room: number; workers: number; redis: number; redisReplicas: number; server: number };
   idleCores: { room: number; workers: number; redis: number };
   /** µs per chunk (stream) or per run start (start, queue), raw: everything the window held. */
-  usPer: { room: number; workers: number; redis: number; redisReplicas: number; server: number };
+  usPer: {
+    room: number;
+    workers: number;
+    redis: number;
+    redisReplicas: number;
+    redisBusiest: number;
+    server: number;
+  };
   otherCores: number;
   loadAverage: number;
 }
@@ -612,6 +659,7 @@ function figuresOf(phases: PhaseResult[]): PhaseFigures {
       workers: per((x) => x.workers),
       redis: per((x) => x.redis),
       redisReplicas: per((x) => x.redisReplicas),
+      redisBusiest: per((x) => x.redisBusiest),
       server: per((x) => x.server),
     },
     otherCores: median(w.map((x) => x.otherCores)),
@@ -641,7 +689,8 @@ function modelFigures(
     roomUsPerStart: s.usPer.room,
     workerUsPerStart: s.usPer.workers,
     redisUsPerStart: s.usPer.redis,
-    queueRedisUsPerJob: figuresOf(queue).usPer.redis,
+    // The queue's slot lives on one primary: the busiest one (the only one on a single node).
+    queueRedisUsPerJob: figuresOf(queue).usPer.redisBusiest,
     measuredStartsPerSecond: s.startsPerSecond,
   };
 }
@@ -651,7 +700,7 @@ const PACE_MS = 100;
 /** Words per streamed reply: a 5 s reply, so a session starts a run every 50 chunks. */
 const REPLY_WORDS = 50;
 
-function specs(quick: boolean): Record<'stream' | 'start' | 'queue', PhaseSpec> {
+function specs(quick: boolean): Record<PhaseSpec['kind'], PhaseSpec> {
   const windows = quick ? 5 : 8;
   const windowMs = quick ? 3000 : 4000;
   const streamSessions = quick ? 200 : 400;
@@ -693,15 +742,28 @@ function specs(quick: boolean): Record<'stream' | 'start' | 'queue', PhaseSpec> 
       windows,
       message: '',
     },
+    shards: {
+      kind: 'shards',
+      shards: 3,
+      sessions: startSessions,
+      workers: 0,
+      concurrency: startSessions + 10,
+      spreadMs: 0,
+      warmupMs: 2000,
+      windowMs,
+      windows,
+      message: '',
+    },
   };
 }
 
+type Kind = PhaseSpec['kind'];
+
 interface TargetResult {
   label: string;
-  stream: PhaseFigures;
-  start: PhaseFigures;
-  queue: PhaseFigures;
-  model: MeasuredFigures;
+  figures: Partial<Record<Kind, PhaseFigures>>;
+  /** The sizing model's figures, where the fleet itself ran on the target. */
+  model: MeasuredFigures | null;
   phases: PhaseResult[];
 }
 
@@ -710,9 +772,15 @@ const coresOf = (f: PhaseFigures) =>
   `${f.cores.room.toFixed(2)} / ${f.cores.workers.toFixed(2)} / ${f.cores.redis.toFixed(2)}` +
   `${f.cores.redisReplicas > 0 ? ` (+${f.cores.redisReplicas.toFixed(2)})` : ''} / ${f.cores.server.toFixed(2)}`;
 
-/** Which Redis targets to measure: the cluster too when the fleet accepts cluster seeds. */
-async function targetFactories(): Promise<Array<() => Promise<RedisTarget>>> {
-  return [singleNode];
+/** Whether this checkout's fleet takes Redis Cluster seed nodes (REDIS_URL with commas). */
+async function fleetTakesCluster(): Promise<boolean> {
+  const connection = (await import('../queues/connection.js')) as Record<string, unknown>;
+  return typeof connection.isClusterConnection === 'function';
+}
+
+interface Plan {
+  make: () => Promise<RedisTarget>;
+  kinds: Kind[];
 }
 
 export const capacity: Benchmark = {
@@ -738,28 +806,32 @@ export const capacity: Benchmark = {
   async run(env: BenchEnv): Promise<BenchResult> {
     const spec = specs(env.quick);
     const rounds = env.quick ? 1 : 2;
-    const factories = await targetFactories();
+    const clusterFleet = await fleetTakesCluster();
+    const plans: Plan[] = [
+      { make: singleNode, kinds: ['stream', 'start', 'queue'] },
+      // BullMQ alone runs on the cluster in any case; the fleet where it takes cluster seeds.
+      {
+        make: redisCluster,
+        kinds: clusterFleet ? ['stream', 'start', 'queue', 'shards'] : ['queue', 'shards'],
+      },
+    ];
     const phases = new Map<string, PhaseResult[]>();
-    const keep = (label: string, result: PhaseResult) => {
-      const key = `${label}|${result.spec.kind}`;
-      phases.set(key, [...(phases.get(key) ?? []), result]);
-    };
     const labels: string[] = [];
     for (let r = 0; r < rounds; r++) {
       // Targets in a random order each round, so the machine's drift falls on both alike.
-      for (const make of shuffle(factories)) {
-        const target = await make();
+      for (const plan of shuffle(plans)) {
+        const target = await plan.make();
         const label = target.label.split(' (')[0]!;
         if (!labels.includes(label)) labels.push(label);
         try {
-          for (const kind of ['stream', 'start', 'queue'] as const) {
+          for (const kind of plan.kinds) {
             env.log(`capacity: round ${r + 1}/${rounds}, ${target.label}, ${kind}`);
-            keep(
-              label,
-              kind === 'queue'
-                ? await queuePhase(target, spec.queue)
-                : await fleetPhase(env, target, spec[kind]),
-            );
+            const result =
+              kind === 'stream' || kind === 'start'
+                ? await fleetPhase(env, target, spec[kind])
+                : await queuePhase(target, spec[kind]);
+            const key = `${label}|${kind}`;
+            phases.set(key, [...(phases.get(key) ?? []), result]);
           }
         } finally {
           await target.stop();
@@ -768,16 +840,25 @@ export const capacity: Benchmark = {
     }
 
     const results: TargetResult[] = labels.map((label) => {
-      const of = (kind: string) => phases.get(`${label}|${kind}`)!;
+      const of = (kind: Kind) => phases.get(`${label}|${kind}`);
+      const figures: TargetResult['figures'] = {};
+      for (const kind of ['stream', 'start', 'queue', 'shards'] as const) {
+        const list = of(kind);
+        if (list) figures[kind] = figuresOf(list);
+      }
+      const stream = of('stream');
+      const start = of('start');
+      const queue = of('queue');
       return {
         label,
-        stream: figuresOf(of('stream')),
-        start: figuresOf(of('start')),
-        queue: figuresOf(of('queue')),
-        model: modelFigures(label, of('stream'), of('start'), of('queue')),
-        phases: [...of('stream'), ...of('start'), ...of('queue')],
+        figures,
+        model: stream && start && queue ? modelFigures(label, stream, start, queue) : null,
+        phases: [...phases.entries()]
+          .filter(([k]) => k.startsWith(`${label}|`))
+          .flatMap(([, v]) => v),
       };
     });
+    const withFleet = results.filter((r) => r.figures.stream && r.figures.start);
 
     const tables: string[] = [
       table(
@@ -794,18 +875,18 @@ export const capacity: Benchmark = {
           'other load (cores)',
           'load avg',
         ],
-        results.map(({ label, stream: f, model: m }) => [
+        withFleet.map(({ label, figures: { stream: f }, model: m }) => [
           label,
-          Math.round(f.chunksPerSecond),
-          coresOf(f),
-          us(f.usPer.room),
-          us(f.usPer.workers),
-          us(f.usPer.redis),
-          us(m.roomUsPerChunk),
-          us(m.workerUsPerChunk),
-          us(m.redisUsPerChunk),
-          f.otherCores,
-          f.loadAverage,
+          Math.round(f!.chunksPerSecond),
+          coresOf(f!),
+          us(f!.usPer.room),
+          us(f!.usPer.workers),
+          us(f!.usPer.redis),
+          us(m!.roomUsPerChunk),
+          us(m!.workerUsPerChunk),
+          us(m!.redisUsPerChunk),
+          f!.otherCores,
+          f!.loadAverage,
         ]),
       ),
       table(
@@ -816,49 +897,62 @@ export const capacity: Benchmark = {
           'µs per start: room',
           'worker',
           'Redis',
+          'busiest primary',
           'other load (cores)',
           'load avg',
         ],
-        results.map(({ label, start: f }) => [
+        withFleet.map(({ label, figures: { start: f } }) => [
           label,
-          Math.round(f.startsPerSecond),
-          coresOf(f),
-          us(f.usPer.room),
-          us(f.usPer.workers),
-          us(f.usPer.redis),
-          f.otherCores,
-          f.loadAverage,
+          Math.round(f!.startsPerSecond),
+          coresOf(f!),
+          us(f!.usPer.room),
+          us(f!.usPer.workers),
+          us(f!.usPer.redis),
+          us(f!.usPer.redisBusiest),
+          f!.otherCores,
+          f!.loadAverage,
         ]),
       ),
       table(
         [
-          `BullMQ alone: fleet job options, ${spec.queue.sessions} jobs in flight, no-op processor`,
+          `BullMQ alone: fleet job options, ${spec.queue.sessions} jobs in flight, no-op processors`,
           'jobs/s',
           'Redis cores (+replicas)',
           'bench process cores',
           'Redis µs per job',
-          'one queue at one Redis core (jobs/s)',
+          'busiest primary µs per job',
+          'ceiling at one core of the busiest primary (jobs/s)',
           'other load (cores)',
         ],
-        results.map(({ label, queue: f }) => [
-          label,
-          Math.round(f.startsPerSecond),
-          `${f.cores.redis.toFixed(2)}${f.cores.redisReplicas > 0 ? ` (+${f.cores.redisReplicas.toFixed(2)})` : ''}`,
-          f.cores.server,
-          us(f.usPer.redis),
-          Math.round(1e6 / f.usPer.redis),
-          f.otherCores,
-        ]),
+        results.flatMap(({ label, figures }) =>
+          (['queue', 'shards'] as const).flatMap((kind) => {
+            const f = figures[kind];
+            if (!f) return [];
+            return [
+              [
+                `${label}, ${kind === 'queue' ? '1 queue' : `${spec.shards.shards} queues`}`,
+                Math.round(f.startsPerSecond),
+                `${f.cores.redis.toFixed(2)}${f.cores.redisReplicas > 0 ? ` (+${f.cores.redisReplicas.toFixed(2)})` : ''}`,
+                f.cores.server,
+                us(f.usPer.redis),
+                us(f.usPer.redisBusiest),
+                Math.round(1e6 / f.usPer.redisBusiest),
+                f.otherCores,
+              ],
+            ];
+          }),
+        ),
       ),
     ];
     for (const { model } of results) {
+      if (!model) continue;
       const { headers, rows } = sizingTable(model, DEFAULT_ASSUMPTIONS);
       tables.push(table(headers, rows));
     }
-    const idle = results
+    const idle = withFleet
       .map(
-        (r) =>
-          `${r.label}: room ${r.stream.idleCores.room.toFixed(3)}, worker ${r.stream.idleCores.workers.toFixed(3)}, Redis ${r.stream.idleCores.redis.toFixed(3)} cores`,
+        ({ label, figures: { stream: f } }) =>
+          `${label}: room ${f!.idleCores.room.toFixed(3)}, worker ${f!.idleCores.workers.toFixed(3)}, Redis ${f!.idleCores.redis.toFixed(3)} cores`,
       )
       .join('; ');
     return {
@@ -866,18 +960,22 @@ export const capacity: Benchmark = {
       data: {
         assumptions: DEFAULT_ASSUMPTIONS,
         specs: spec,
+        clusterFleet,
         targets: results.map((r) => ({
           ...r,
-          sizing: sizingTable(r.model, DEFAULT_ASSUMPTIONS).rows,
+          sizing: r.model ? sizingTable(r.model, DEFAULT_ASSUMPTIONS).rows : null,
         })),
       },
       targets: [],
       notes: [
         `sizing assumptions: ${describeAssumptions(DEFAULT_ASSUMPTIONS)}`,
-        `medians over ${spec.stream.windows * rounds} windows of ${spec.stream.windowMs / 1000} s per phase and target (${rounds} round(s), targets in random order each round); Redis, the workers and the room are processes of their own; "server" is the bench process, which runs the local OpenAI-compatible server (and BullMQ alone in its phase)`,
+        `medians over ${spec.stream.windows * rounds} windows of ${spec.stream.windowMs / 1000} s per phase and target (${rounds} round(s), targets in random order each round); Redis, the workers and the room are processes of their own; "server" is the bench process, which runs the local OpenAI-compatible server (and BullMQ alone in its phases)`,
         `"less run starts": the streaming windows' run starts (one per ${REPLY_WORDS} chunks) taken out at the run-start phase's µs per start; the model uses these`,
         "run starts: each run replies one word at once; a start = the room's process() call to its first chunk; µs per start include that chunk",
-        '"one queue at one Redis core": 1e6 / BullMQ\'s Redis µs per job: all of a queue\'s keys share one slot, so one primary',
+        "BullMQ alone: all of a queue's keys share one slot, so one primary carries them; the model's queue ceiling is 1e6 / the busiest primary's µs per job",
+        clusterFleet
+          ? 'cluster: the fleet itself ran on the cluster (REDIS_URL with the seed nodes)'
+          : "cluster: this checkout's fleet does not take cluster seed nodes yet, so only BullMQ alone ran on the cluster",
         '"other load": busy cores of the machine (/proc/stat) that none of the measured processes used',
         `idle before the streaming load (same processes, connected): ${idle}`,
       ],
