@@ -125,8 +125,10 @@ function dominant(
   return `${name} ${figure} (${share} %)`;
 }
 
-function round1(value: number): number {
-  return Math.round(value * 10) / 10;
+/** One decimal below 100, whole numbers with thousands separators above. */
+function round1(value: number): string {
+  if (value >= 100) return Math.round(value).toLocaleString('en-US');
+  return String(Math.round(value * 10) / 10);
 }
 
 /** What `sessions` concurrent voice sessions need, from measured figures and assumptions. */
@@ -174,7 +176,7 @@ export function sizeFleet(
       f.redisUsPerChunk,
       f.redisUsPerStart,
     ),
-    `queue ${Math.round(startsPerQueue)} starts/s (BullMQ ${round1(f.queueRedisUsPerJob)} Redis µs/job)`,
+    `queue ${round1(startsPerQueue)} starts/s (BullMQ ${round1(f.queueRedisUsPerJob)} Redis µs/job)`,
   ].join('; ');
 
   return {

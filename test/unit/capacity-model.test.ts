@@ -66,9 +66,9 @@ describe('capacity model', () => {
 
   it('names the figure each resource rests on', () => {
     const row = sizeFleet(10_000, figures, assumptions);
-    expect(row.restsOn).toContain('worker 1000 µs/start (67 %)');
+    expect(row.restsOn).toContain('worker 1,000 µs/start (67 %)');
     expect(row.restsOn).toContain('room 300 µs/start (60 %)');
-    expect(row.restsOn).toContain('queue 2000 starts/s (BullMQ 250 Redis µs/job)');
+    expect(row.restsOn).toContain('queue 2,000 starts/s (BullMQ 250 Redis µs/job)');
   });
 
   it('prints one row per size and rejects nonsense', () => {
