@@ -23,6 +23,8 @@ export interface RoomConfig {
   sessions: number;
   /** The message every run sends (it picks the emulator's script). */
   message: string;
+  /** Queue shards (the transport's `queues`); left out for one queue. */
+  queues?: number;
   /** Session i sends its first message i × spreadMs / sessions after 'go', so runs do not start in step. */
   spreadMs: number;
 }
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
           redis: config.redis,
           prefix: config.prefix,
           queue: config.queue,
+          ...(config.queues ? { queues: config.queues } : {}),
           session: { room: config.room, participant: `p${i}` },
         },
       }),

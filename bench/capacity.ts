@@ -430,8 +430,8 @@ function windowOf(a: Snapshot, b: Snapshot): Window {
 }
 
 export interface PhaseSpec {
-  kind: 'stream' | 'start' | 'queue' | 'shards';
-  /** BullMQ alone: how many queues the jobs are spread over. */
+  kind: 'stream' | 'start' | 'queue' | 'shards' | 'startShards';
+  /** BullMQ alone, or the fleet's `queues`: how many queues the runs are spread over. */
   shards?: number;
   sessions: number;
   workers: number;
@@ -497,7 +497,11 @@ async function fleetPhase(
         await startWorker(
           names,
           env.baseURL,
-          ['--concurrency', String(spec.concurrency)],
+          [
+            '--concurrency',
+            String(spec.concurrency),
+            ...(spec.shards ? ['--queues', String(spec.shards)] : []),
+          ],
           { OPENAI_API_KEY: API_KEY, REDIS_URL: redis.workerRedisUrl },
           { keepOutput: 20_000, readyTimeoutMs: 60_000 },
         ),
@@ -511,6 +515,7 @@ async function fleetPhase(
       sessions: spec.sessions,
       message: spec.message,
       spreadMs: spec.spreadMs,
+      ...(spec.shards ? { queues: spec.shards } : {}),
     });
     const child = room;
     const counters = async (): Promise<Counters> => {
@@ -706,6 +711,18 @@ function specs(quick: boolean): Record<PhaseSpec['kind'], PhaseSpec> {
   const streamSessions = quick ? 200 : 400;
   const startSessions = quick ? 100 : 200;
   const replyMs = PACE_MS * REPLY_WORDS;
+  const start: PhaseSpec = {
+    kind: 'start',
+    sessions: startSessions,
+    // Two workers with a slot for every session: runs never wait for a free slot.
+    workers: 2,
+    concurrency: startSessions + 10,
+    spreadMs: 1000,
+    warmupMs: 3000,
+    windowMs,
+    windows,
+    message: START,
+  };
   return {
     stream: {
       kind: 'stream',
@@ -719,18 +736,7 @@ function specs(quick: boolean): Record<PhaseSpec['kind'], PhaseSpec> {
       windows,
       message: `${STREAM} ${REPLY_WORDS}`,
     },
-    start: {
-      kind: 'start',
-      sessions: startSessions,
-      // Two workers with a slot for every session: runs never wait for a free slot.
-      workers: 2,
-      concurrency: startSessions + 10,
-      spreadMs: 1000,
-      warmupMs: 3000,
-      windowMs,
-      windows,
-      message: START,
-    },
+    start,
     queue: {
       kind: 'queue',
       sessions: startSessions,
@@ -742,6 +748,7 @@ function specs(quick: boolean): Record<PhaseSpec['kind'], PhaseSpec> {
       windows,
       message: '',
     },
+    startShards: { ...start, kind: 'startShards', shards: 3 },
     shards: {
       kind: 'shards',
       shards: 3,
@@ -812,7 +819,9 @@ export const capacity: Benchmark = {
       // BullMQ alone runs on the cluster in any case; the fleet where it takes cluster seeds.
       {
         make: redisCluster,
-        kinds: clusterFleet ? ['stream', 'start', 'queue', 'shards'] : ['queue', 'shards'],
+        kinds: clusterFleet
+          ? ['stream', 'start', 'startShards', 'queue', 'shards']
+          : ['queue', 'shards'],
       },
     ];
     const phases = new Map<string, PhaseResult[]>();
@@ -827,7 +836,7 @@ export const capacity: Benchmark = {
           for (const kind of plan.kinds) {
             env.log(`capacity: round ${r + 1}/${rounds}, ${target.label}, ${kind}`);
             const result =
-              kind === 'stream' || kind === 'start'
+              kind === 'stream' || kind === 'start' || kind === 'startShards'
                 ? await fleetPhase(env, target, spec[kind])
                 : await queuePhase(target, spec[kind]);
             const key = `${label}|${kind}`;
@@ -842,7 +851,7 @@ export const capacity: Benchmark = {
     const results: TargetResult[] = labels.map((label) => {
       const of = (kind: Kind) => phases.get(`${label}|${kind}`);
       const figures: TargetResult['figures'] = {};
-      for (const kind of ['stream', 'start', 'queue', 'shards'] as const) {
+      for (const kind of ['stream', 'start', 'startShards', 'queue', 'shards'] as const) {
         const list = of(kind);
         if (list) figures[kind] = figuresOf(list);
       }
@@ -891,7 +900,7 @@ export const capacity: Benchmark = {
       ),
       table(
         [
-          `run starts: ${spec.start.sessions} sessions, ${spec.start.workers} workers × ${spec.start.concurrency} slots, one queue`,
+          `run starts: ${spec.start.sessions} sessions, ${spec.start.workers} workers × ${spec.start.concurrency} slots, one queue unless said`,
           'starts/s',
           'cores: room / workers / Redis (+replicas) / server',
           'µs per start: room',
@@ -901,17 +910,25 @@ export const capacity: Benchmark = {
           'other load (cores)',
           'load avg',
         ],
-        withFleet.map(({ label, figures: { start: f } }) => [
-          label,
-          Math.round(f!.startsPerSecond),
-          coresOf(f!),
-          us(f!.usPer.room),
-          us(f!.usPer.workers),
-          us(f!.usPer.redis),
-          us(f!.usPer.redisBusiest),
-          f!.otherCores,
-          f!.loadAverage,
-        ]),
+        withFleet.flatMap(({ label, figures }) =>
+          (['start', 'startShards'] as const).flatMap((kind) => {
+            const f = figures[kind];
+            if (!f) return [];
+            return [
+              [
+                kind === 'start' ? label : `${label}, ${spec.startShards.shards} queues`,
+                Math.round(f.startsPerSecond),
+                coresOf(f),
+                us(f.usPer.room),
+                us(f.usPer.workers),
+                us(f.usPer.redis),
+                us(f.usPer.redisBusiest),
+                f.otherCores,
+                f.loadAverage,
+              ],
+            ];
+          }),
+        ),
       ),
       table(
         [
