@@ -176,7 +176,9 @@ export function sizeFleet(
       f.redisUsPerChunk,
       f.redisUsPerStart,
     ),
-    `queue ${round1(startsPerQueue)} starts/s (BullMQ ${round1(f.queueRedisUsPerJob)} Redis µs/job)`,
+    queueShards > 1
+      ? `queue's slot is the ceiling: ${round1(startsPerSecond)} starts/s over ${round1(startsPerQueue)} per queue (BullMQ ${round1(f.queueRedisUsPerJob)} Redis µs/job)`
+      : `queue ${round1(startsPerSecond)} of ${round1(startsPerQueue)} starts/s (BullMQ ${round1(f.queueRedisUsPerJob)} Redis µs/job)`,
   ].join('; ');
 
   return {

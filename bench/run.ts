@@ -1,5 +1,6 @@
 /**
- * The benchmark suite: `npm run bench` (full) or `npm run bench -- --quick` (under two minutes).
+ * The benchmark suite: `npm run bench` (full) or `npm run bench -- --quick` (under two minutes
+ * without capacity, which adds three to five).
  * Every benchmark runs in this one invocation against the local OpenAI-compatible server in this
  * process, with a real worker child process and the Redis on 127.0.0.1:6379; the tables go to
  * stdout and everything measured to bench/results/latest.json.

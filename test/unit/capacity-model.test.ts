@@ -68,7 +68,10 @@ describe('capacity model', () => {
     const row = sizeFleet(10_000, figures, assumptions);
     expect(row.restsOn).toContain('worker 1,000 µs/start (67 %)');
     expect(row.restsOn).toContain('room 300 µs/start (60 %)');
-    expect(row.restsOn).toContain('queue 2,000 starts/s (BullMQ 250 Redis µs/job)');
+    expect(row.restsOn).toContain('queue 1,000 of 2,000 starts/s (BullMQ 250 Redis µs/job)');
+    expect(sizeFleet(100_000, figures, assumptions).restsOn).toContain(
+      "queue's slot is the ceiling: 10,000 starts/s over 2,000 per queue",
+    );
   });
 
   it('prints one row per size and rejects nonsense', () => {
