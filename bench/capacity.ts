@@ -3,20 +3,24 @@
  * processes against a Redis of the bench's own, so that other load on 127.0.0.1:6379 does not
  * count.
  *
- * - A redis-server on a free loopback port, started and stopped here (no persistence).
+ * - A redis-server on a free loopback port, and a Redis Cluster of 3 primaries and 3 replicas on
+ *   7100-7105, each started and stopped here (no persistence).
  * - Worker processes (`assistant-host worker`) and one room process (bench/capacity-room.ts:
  *   many fleet-mode AssistantLLMs) as children; the local OpenAI-compatible server stays in the
  *   bench process.
  * - Streaming: every session streams a paced reply and sends its next message when it ended.
  *   CPU per delivered chunk = a process's CPU time over a window ÷ chunks the room received in
  *   it: the room from its own process.cpuUsage(), workers from /proc/<pid>/stat, Redis from INFO
- *   cpu (used_cpu_user + used_cpu_sys). Median over repeated windows.
+ *   cpu (used_cpu_user + used_cpu_sys) of every node. Median over repeated windows.
  * - Run starts: every session sends a message whose reply is one word, at once, again and again,
  *   with more worker slots than sessions, so runs wait on the queue and not on a worker. Rate =
  *   first chunks at the room per second (queued → a worker began it → first event at the room).
+ * - BullMQ alone, with the fleet's job options, on one queue and on 3 hash-tagged queues: the
+ *   Redis CPU per job on the primary that holds a queue's slot sets one queue's ceiling.
  *
  * The run starts of the streaming phase are subtracted from its per-chunk figures with the
- * run-start phase's per-start figures, so that the model does not count them twice.
+ * run-start phase's per-start figures, so that the model does not count them twice. The fleet
+ * runs on the cluster only where it takes seed nodes (fleetTakesCluster).
  */
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
