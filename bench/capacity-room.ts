@@ -70,10 +70,21 @@ async function main(): Promise<void> {
   let running = false;
 
   // Each session's first run creates its thread; not counted. Spread so the queue is not flooded.
+  // On a starved machine a run can fail (a lock not renewed in time): tried again, and reported.
+  let warmUpFailures = 0;
   await Promise.all(
     llms.map(async (llm, i) => {
       await new Promise((r) => setTimeout(r, (i * 1000) / config.sessions));
-      for await (const _chunk of llm.process('warm up'));
+      for (let attempt = 1; ; attempt++) {
+        try {
+          for await (const _chunk of llm.process('warm up'));
+          return;
+        } catch (error) {
+          warmUpFailures++;
+          console.error(`capacity room: warm-up run failed: ${(error as Error).message}`);
+          if (attempt === 3) throw error;
+        }
+      }
     }),
   );
 
@@ -119,7 +130,7 @@ async function main(): Promise<void> {
       })();
     }
   });
-  send({ type: 'ready' });
+  send({ type: 'ready', warmUpFailures });
 }
 
 main().catch((error: unknown) => {
