@@ -204,3 +204,30 @@ describe('resuming on Responses', () => {
     expect(items.data.filter((i) => i.type === 'function_call_output')).toHaveLength(1);
   });
 });
+
+describe('starting again on Assistants', () => {
+  it("a run started again while a lost attempt's run of it is active follows that run instead of failing", async () => {
+    await ensureAssistant();
+    const backend = backendFor('assistants');
+    const checkpoints: RunCheckpoint[] = [];
+    const lost = backend.startRun(
+      { message: 'tool', tag: 'r8' },
+      {
+        checkpoint: (c) => checkpoints.push(c),
+      },
+    );
+    for await (const event of lost) if (event.type === 'tool_outputs.required') break;
+    lost.handOff();
+    const threadId = checkpoints[0]!.threadId;
+    // The new owner did not see the run (the lost attempt's request was still on its way).
+    const again = backend.startRun({ message: 'tool', threadId, tag: 'r8' });
+    const { events } = await drain(again, (event) => {
+      if (event.type === 'tool_outputs.required')
+        again.submitToolOutputs([{ toolCallId: event.toolCalls[0]!.id, output: '9' }]);
+    });
+    expect(textOf(events)).toBe('Looking it up. Found 9.');
+    expect(events.at(-1)).toMatchObject({ type: 'run.completed' });
+    const messages = await fx.client.beta.threads.messages.list(threadId, { limit: 50 });
+    expect(messages.data.filter((m) => m.role === 'user')).toHaveLength(1);
+  });
+});

@@ -149,6 +149,7 @@ const TYPE_CHECKED: Array<[string, string, string]> = [
   ['tools', 'Tools', ''],
   ['agent-session', 'With a LiveKit AgentSession', ''],
   ['fleet-mode', 'Fleet mode', USER_TOOLS],
+  ['redis-cluster', 'On a Redis Cluster', ''],
   ['session-actors', 'One session actor per participant', ''],
   ['local-server', 'The local OpenAI-compatible server', ''],
 ];
@@ -258,6 +259,7 @@ describe("the user's README examples", () => {
       'With a LiveKit AgentSession',
       'Migrating to the Responses API',
       'Fleet mode',
+      'On a Redis Cluster',
       'One session actor per participant',
       'The local OpenAI-compatible server',
     ]);

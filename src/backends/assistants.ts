@@ -108,12 +108,36 @@ class AssistantsRun extends RunLoop<AssistantStreamEvent> {
     if (this.#request.tools) params.tools = this.#request.tools.map(toAssistantsTool);
     // The SDK's plain event stream: translate() needs no accumulated snapshots, and the
     // AssistantStream helper's accumulator cost about 6 % of a busy worker's CPU.
-    const stream = await this.client.beta.threads.runs.create(
+    try {
+      const stream = await this.client.beta.threads.runs.create(
+        threadId,
+        { ...params, stream: true },
+        { signal: this.abort.signal },
+      );
+      return this.guard(stream);
+    } catch (error) {
+      // A process that lost this run may have created it after all, its request still on its
+      // way when the run was taken over: the thread then has this very run active. Follow it
+      // rather than fail the turn and leave it running for nobody.
+      const existing = isActiveRunConflict(error) ? await this.#startedAlready(threadId) : null;
+      if (!existing) throw error;
+      this.logger.info('the run was started by a lost attempt after all; following it', {
+        runId: existing,
+      });
+      return this.reopen({ threadId, upstreamId: existing, segment: 0, textOffset: 0 });
+    }
+  }
+
+  /** The run of this request (found by its tag) if one was created already. */
+  async #startedAlready(threadId: string): Promise<string | null> {
+    const tag = this.#request.tag;
+    if (!tag) return null;
+    const runs = await this.client.beta.threads.runs.list(
       threadId,
-      { ...params, stream: true },
+      { limit: 20, order: 'desc' },
       { signal: this.abort.signal },
     );
-    return this.guard(stream);
+    return runs.data.find((run) => run.metadata?.[TAG_KEY] === tag)?.id ?? null;
   }
 
   /**
@@ -372,6 +396,13 @@ export function toAssistantsTool(tool: BuiltInTool): NonNullable<RunCreateParams
         : {}),
     },
   };
+}
+
+/** The API refused a run because the thread has one active already. */
+function isActiveRunConflict(error: unknown): boolean {
+  return (
+    error instanceof OpenAI.BadRequestError && /already has an active run/.test(messageOf(error))
+  );
 }
 
 /** A 404 on the Assistants routes themselves (not on an id) means the API is not served there. */
