@@ -19,7 +19,21 @@ import {
   type WorkerProcess,
 } from './support/fleet.js';
 
-const fx = useEmulator({ scripts: SCRIPTS, tokenDelayMs: 2, recordEvents: false }, 'none');
+const SLOW_STORY =
+  'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty';
+const fx = useEmulator(
+  {
+    scripts: [
+      // Slow enough that an interrupt sent after the third chunk lands while the run streams,
+      // even on a loaded machine: the test counts every cancel as accepted.
+      { message: 'slow story', script: { tokenDelayMs: 100, steps: [{ text: SLOW_STORY }] } },
+      ...SCRIPTS,
+    ],
+    tokenDelayMs: 2,
+    recordEvents: false,
+  },
+  'none',
+);
 
 interface TurnResult {
   chunks: string[];
@@ -111,8 +125,7 @@ describe.each(APIS)('fleet mode on the %s API', (api) => {
         `Let me check. Outputs: {"session":${i},"tool":"get_weather"} | {"session":${i},"tool":"get_time"}`,
       );
       expect(interrupted!.error).toBeInstanceOf(InterruptionError);
-      const full =
-        'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty';
+      const full = SLOW_STORY;
       expect(full.startsWith(interrupted!.chunks.join(''))).toBe(true);
       expect(interrupted!.chunks.length).toBeGreaterThanOrEqual(3);
       expect(last!.error).toBeUndefined();
