@@ -175,11 +175,24 @@ export class RunWorker {
     }
     const stop = new RunStop();
     const owner = `${runId}:${start.attempt}`;
-    const lock = this.#locks.hold(this.#keys.lock(sid), owner, startedAt, (why, holder) =>
-      // A later attempt of this run holds the lock: this one was taken over.
-      stop.stop(holder?.startsWith(`${runId}:`) ? 'superseded' : why),
-    );
     const attemptKey = this.#keys.attempt(sid, runId);
+    const stillOwned = async () => (await this.#commands.get(attemptKey)) === String(start.attempt);
+    const lock = this.#locks.hold(this.#keys.lock(sid), owner, startedAt, (why, holder) => {
+      // A later attempt of this run holds the lock: this one was taken over.
+      if (holder?.startsWith(`${runId}:`)) return stop.stop('superseded');
+      // A lock that lapsed (this worker was stalled) may have been taken over and given up
+      // since: the attempt counter tells. Only a run still ours is ended upstream.
+      stillOwned().then(
+        (owned) => stop.stop(owned ? why : 'superseded'),
+        (error: Error) => {
+          logger.warn('could not tell whether a run whose lock was lost was taken over', {
+            runId,
+            error: error.message,
+          });
+          stop.stop(why);
+        },
+      );
+    });
     this.metrics.activeSessions.inc();
     this.#active.set(runId, stop);
     try {
@@ -194,7 +207,7 @@ export class RunWorker {
         stop,
         control: this.#control,
         controlKey: this.#keys.control(sid, runId),
-        stillOwned: async () => (await this.#commands.get(attemptKey)) === String(start.attempt),
+        stillOwned,
         logger,
         startedAt,
       });

@@ -291,9 +291,12 @@ class AssistantsRun extends RunLoop<AssistantStreamEvent> {
     if (!threadId) return;
     let runId = this.#runId;
     if (!runId) {
-      // The create request may have reached the server before it was aborted.
-      const latest = await this.client.beta.threads.runs.list(threadId, { limit: 1 });
-      const run = latest.data[0];
+      // The create request may have reached the server before it was aborted. Only this
+      // request's run (by its tag) is ours to cancel: the thread's newest run may be a later
+      // turn's by now.
+      const tag = this.#request.tag;
+      const latest = await this.client.beta.threads.runs.list(threadId, { limit: tag ? 20 : 1 });
+      const run = tag ? latest.data.find((r) => r.metadata?.[TAG_KEY] === tag) : latest.data[0];
       if (!run || TERMINAL.includes(run.status)) return;
       runId = run.id;
     }

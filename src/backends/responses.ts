@@ -293,11 +293,15 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
             callId: dangling,
           });
           await answerInterrupted(this.client, this.threadId!, [dangling]);
+          await this.owned();
           continue;
         }
         if (!hasCode(error, 'conversation_locked') || attempt >= (this.#config.lockedRetries ?? 20))
           throw error;
         await sleep(Math.min(25 * 2 ** attempt, 1_000));
+        // A process stalled in this wait may have lost the run to another meanwhile: asking
+        // again would put the user's message in the conversation a second time.
+        await this.owned();
       }
     }
     this.#currentId = undefined;
