@@ -89,23 +89,24 @@ export interface SseEvent {
  */
 export class EventLog {
   readonly events: SseEvent[] = [];
-  private readers = new Set<ServerResponse>();
+  /** Open streams, each with the index of the first event it wants (a resume may ask ahead). */
+  private readers = new Map<ServerResponse, number>();
   private ended = false;
   /** Every event appended, for tests that validate what the server sent. */
   constructor(private readonly onEvent: (event: SseEvent) => void) {}
 
   append(event: SseEvent): void {
     if (this.ended) return;
-    this.events.push(event);
+    const index = this.events.push(event) - 1;
     this.onEvent(event);
-    for (const res of this.readers) writeSse(res, event);
+    for (const [res, from] of this.readers) if (index >= from) writeSse(res, event);
   }
 
   /** Ends the log: readers' responses end after the last event. */
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    for (const res of this.readers) res.end();
+    for (const res of this.readers.keys()) res.end();
     this.readers.clear();
   }
 
@@ -126,19 +127,19 @@ export class EventLog {
       res.end();
       return;
     }
-    this.readers.add(res);
+    this.readers.set(res, from);
     res.on('close', () => this.readers.delete(res));
   }
 
   /** Cuts every open stream without a proper end, as a broken network would. */
   dropReaders(): void {
-    for (const res of this.readers) res.socket?.destroy();
+    for (const res of this.readers.keys()) res.socket?.destroy();
     this.readers.clear();
   }
 
   /** Stops streaming to readers (the run itself goes on); used when a stream was only a view. */
   detachReaders(): void {
-    for (const res of this.readers) res.end();
+    for (const res of this.readers.keys()) res.end();
     this.readers.clear();
   }
 }

@@ -155,9 +155,9 @@ export class ResponsesProtocol {
       if (query.get('stream') === 'true') {
         if (!run.background)
           throw new HttpError(400, 'Only background responses can be streamed again.');
-        const after = Number(query.get('starting_after') ?? -1);
+        const after = startingAfter(query);
         // Events are numbered from 0 in order, so the first one after `after` is at index after + 1.
-        run.log.follow(res, Math.max(0, after + 1));
+        run.log.follow(res, after + 1);
         return true;
       }
       return reply(res, run.object);
@@ -690,6 +690,23 @@ export class ResponsesProtocol {
     if (run.conversation?.activeResponseId === run.object.id)
       run.conversation.activeResponseId = null;
   }
+}
+
+/** The `starting_after` query parameter: a sequence number (an integer), or -1 when absent. */
+function startingAfter(query: URLSearchParams): number {
+  const raw = query.get('starting_after');
+  if (raw === null) return -1;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(value) || value < 0)
+    throw new HttpError(
+      400,
+      `Invalid 'starting_after': expected a non-negative integer (a sequence number), got '${raw}'.`,
+      'invalid_type',
+      undefined,
+      {},
+      'starting_after',
+    );
+  return value;
 }
 
 function reply(res: ServerResponse, body: unknown): true {
