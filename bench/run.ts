@@ -6,8 +6,9 @@
  * stdout and everything measured to bench/results/latest.json.
  *
  *   --quick          fewer runs and sessions (100 TTFT rounds, 1/100/300 sessions, ...)
- *   --only a,b       run only these benchmarks (ttft, chunks, interrupt, tools, memory, capacity;
- *                    capacity starts its own redis-server, workers and room process)
+ *   --only a,b       run only these benchmarks (ttft, chunks, interrupt, tools, memory, capacity,
+ *                    resume; capacity starts its own redis-server, workers and room process,
+ *                    resume its own workers, which it kills)
  *   --out FILE       JSON output (default bench/results/latest.json)
  */
 import { Redis } from 'ioredis';
@@ -23,12 +24,13 @@ import { removeFleet, uniqueNames } from '../test/support/fleet.js';
 import { makeEnv, REDIS_URL, ROOT, startWorkerProcess } from './env.js';
 import { interrupt } from './interrupt.js';
 import { memory } from './memory.js';
+import { resume } from './resume.js';
 import { table } from './table.js';
 import { tools } from './tools.js';
 import { ttft } from './ttft.js';
 import type { Benchmark, BenchResult, TargetCheck } from './types.js';
 
-const ALL: Benchmark[] = [ttft, chunks, interrupt, tools, memory, capacity];
+const ALL: Benchmark[] = [ttft, chunks, interrupt, tools, memory, capacity, resume];
 
 async function machine(): Promise<Record<string, string | number>> {
   const redis = new Redis(REDIS_URL);
