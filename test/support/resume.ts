@@ -53,8 +53,11 @@ export function logged(worker: WorkerProcess, text: string): LogRecord[] {
 export const RESUMING = 'resuming a run taken over';
 /** What a stale worker's line says once it finds another worker owns its run. */
 export const SUPERSEDED = 'superseded';
-/** The counter of runs a worker resumed. */
-export const RUNS_RESUMED = 'assistant_worker_runs_resumed_total';
+/**
+ * The counter of runs a worker resumed. The task named it assistant_worker_runs_resumed_total;
+ * the worker names it as its other run counters (assistant_runs_started_total, ...).
+ */
+export const RUNS_RESUMED = 'assistant_runs_resumed_total';
 
 export function signal(worker: WorkerProcess, name: NodeJS.Signals): void {
   process.kill(worker.pid, name);
