@@ -178,12 +178,13 @@ describe.each(['responses', 'assistants'] as const)('the %s API in fleet mode', 
         expect(text).toBe(LONG);
         const rescuer = workers.find((w) => w !== victim)!;
         await expectResumedBy(rescuer);
-        await expectOneTurn(api, llm, 'long reply');
         if (api === 'responses') {
-          // The rescuer read the same response again (by sequence number) instead of a new one.
+          // The rescuer read the same response again (by sequence number) instead of a new one
+          // (counted before this test's own retrieves).
           const [id] = responseIds();
           expect(requestsTo('GET', new RegExp(`^/v1/responses/${id}$`))).toBeGreaterThan(0);
         }
+        await expectOneTurn(api, llm, 'long reply');
         expect(await collect(llm.process('after the crash'))).toBe('You said: after the crash');
       } finally {
         await llm.aclose();
@@ -323,11 +324,12 @@ describe.each(['responses', 'assistants'] as const)('the %s API in fleet mode', 
         expect(calls).toBe(1);
         await expectResumedBy(workers.find((w) => w !== victim)!);
         if (api === 'responses') {
-          await expectOneResponsesTurn(llm, 'tool twice', 2);
           const [first, second] = responseIds();
-          // Resumed in the second response; the first was over and is not read again.
+          // Resumed in the second response; the first was over and is not read again (counted
+          // before this test's own retrieves).
           expect(requestsTo('GET', new RegExp(`^/v1/responses/${second}$`))).toBeGreaterThan(0);
           expect(requestsTo('GET', new RegExp(`^/v1/responses/${first}$`))).toBe(0);
+          await expectOneResponsesTurn(llm, 'tool twice', 2);
         } else {
           await expectOneAssistantsTurn(llm, 'tool twice');
           expect(requestsTo('POST', /\/submit_tool_outputs$/)).toBe(1);
