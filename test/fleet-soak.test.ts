@@ -52,6 +52,7 @@ describe.each(['assistants', 'responses'] as const)('soak on the %s API', (api) 
         ],
       });
       console.log(`soak (${api}): ${summary(report)}`);
+      for (const line of report.faultFailures) console.log(`soak (${api}): ${line}`);
       expect(report.examples).toEqual([]);
       expect(report.completed + report.interrupted + report.failedByKill + report.failedOther).toBe(
         report.turns,

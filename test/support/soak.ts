@@ -60,6 +60,8 @@ export interface SoakReport {
   outOfOrder: number;
   /** A few turns that went wrong, for the reader. */
   examples: string[];
+  /** The turns that failed because of a fault: which, what they had received, when. */
+  faultFailures: string[];
   /** User messages on the threads, and how many of them are there twice. */
   messages: number;
   duplicateMessages: number;
@@ -162,6 +164,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
     lost: 0,
     outOfOrder: 0,
     examples: [],
+    faultFailures: [],
     messages: 0,
     duplicateMessages: 0,
     faults: [],
@@ -190,8 +193,15 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
       outcome = 'completed';
     } catch (error) {
       if (error instanceof InterruptionError) outcome = 'interrupted';
-      else if (error instanceof RunError && error.reason === 'worker_lost') outcome = 'kill';
-      else {
+      else if (error instanceof RunError && error.reason === 'worker_lost') {
+        outcome = 'kill';
+        const last = report.faults[report.faults.length - 1];
+        if (report.faultFailures.length < 20)
+          report.faultFailures.push(
+            `${message}: worker_lost after ${chunks.length} chunks, ${Date.now() - started} ms in` +
+              (last ? `, ${Date.now() - started - last.atMs} ms after the ${last.kind}` : ''),
+          );
+      } else {
         outcome = 'other';
         note(`${message}: ${(error as Error).message}`);
       }
