@@ -297,6 +297,8 @@ export const resume: Benchmark = {
         `Kill rounds: ${rounds} per API, ${sessions} sessions each; sessions whose run stayed on the surviving worker give no sample (responses ${untouched.responses}, assistants ${untouched.assistants}).`,
         'Assistants: no stream resume; the new worker follows the run to its end, so the next chunk is the rest of the reply, at its end.',
         ...APIS.map((api) => `soak ${api}: ${summary(soaks[api]!)}`),
+        ...APIS.flatMap((api) => soaks[api]!.faultFailures.map((f) => `soak ${api}: ${f}`)),
+        ...APIS.flatMap((api) => soaks[api]!.examples.map((f) => `soak ${api}: ${f}`)),
       ],
     };
   },
