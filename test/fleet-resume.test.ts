@@ -12,6 +12,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AssistantLLM } from '../src/index.js';
+import type { RecordedRequest } from '../src/testing.js';
 import { collect, userMessages, type Api } from './support/assistant.js';
 import { exited } from './support/cli.js';
 import { useEmulator } from './support/emulator.js';
@@ -371,6 +372,84 @@ describe.each(['responses', 'assistants'] as const)('the %s API in fleet mode', 
     HANG_GUARD,
   );
 });
+
+describe.each(['responses', 'assistants'] as const)(
+  'the %s API: a worker killed the moment it talks to the server',
+  (api) => {
+    /** Calls `hook` as the emulator records each request, before it answers it. */
+    function onRequest(hook: (request: RecordedRequest) => void): () => void {
+      const requests = fx.emulator.requests;
+      const push = requests.push;
+      requests.push = (...items: RecordedRequest[]) => {
+        for (const item of items) hook(item);
+        return push.apply(requests, items);
+      };
+      return () => {
+        requests.push = push;
+      };
+    }
+
+    const startsRun = (r: RecordedRequest) =>
+      r.method === 'POST' &&
+      (api === 'responses'
+        ? r.path === '/v1/responses' &&
+          !JSON.stringify(r.body.input).includes('function_call_output')
+        : /^\/v1\/threads(\/[^/]+)?\/runs$/.test(r.path));
+    const sendsOutputs = (r: RecordedRequest) =>
+      r.method === 'POST' &&
+      (api === 'responses'
+        ? r.path === '/v1/responses' &&
+          JSON.stringify(r.body.input).includes('function_call_output')
+        : r.path.endsWith('/submit_tool_outputs'));
+
+    it.each([
+      { when: 'it asks for the run (before any chunk)', message: 'long early', at: startsRun },
+      { when: 'it sends the tool outputs', message: 'tool late', at: sendsOutputs },
+    ])(
+      'killed the moment $when: the server got the request, the worker never heard back; the turn still completes, once',
+      async ({ message, at }) => {
+        const names = uniqueNames(`resume-request-${api}`);
+        const doomed = await startWorker(names, fx.baseURL);
+        const llm = llmFor(api, names, session('request'));
+        let calls = 0;
+        llm.onToolCallCreated = () => {
+          calls++;
+          return TOOL_OUTPUT;
+        };
+        let rescuer: Promise<WorkerProcess> | undefined;
+        const restore = onRequest((request) => {
+          if (rescuer || !at(request)) return;
+          // Synchronously, as the request arrives: the worker dies before any answer reaches it.
+          doomed.child.kill('SIGKILL');
+          rescuer = startWorker(names, fx.baseURL);
+        });
+        try {
+          const { text, error } = await turn(llm.process(message), 0, async () => undefined);
+          expect(error).toBeNull();
+          const tool = message.startsWith('tool');
+          expect(text).toBe(tool ? TOOL_REPLY : LONG);
+          expect(rescuer).toBeDefined();
+          expect(calls).toBe(tool ? 1 : 0);
+          expect(await userMessages(fx.client, api, llm.threadId!)).toEqual([message]);
+          if (tool && api === 'responses') {
+            const items = await fx.client.conversations.items.list(llm.threadId!, { limit: 100 });
+            expect(items.data.filter((i) => i.type === 'function_call_output')).toHaveLength(1);
+          }
+          if (tool && api === 'assistants')
+            expect(requestsTo('POST', /\/submit_tool_outputs$/)).toBe(1);
+          expect(await collect(llm.process('after the crash'))).toBe('You said: after the crash');
+        } finally {
+          restore();
+          await llm.aclose();
+          await doomed.stop('SIGKILL');
+          await (await rescuer)?.stop();
+          await removeFleet(names);
+        }
+      },
+      HANG_GUARD,
+    );
+  },
+);
 
 describe('an orphaned run', () => {
   it(
