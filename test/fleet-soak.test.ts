@@ -2,8 +2,9 @@
  * A bounded soak (test/support/soak.ts) on each API: sessions take turns with random interrupts,
  * tool calls and long replies against 2 workers; one worker is killed and replaced, another is
  * paused past detection and woken. Every turn must be accounted for, none may fail because of
- * the kill or the pause, no word may reach a caller twice or go missing, no thread may hold a
- * message twice, and no key may be left without an expiry.
+ * the kill or the pause once its reply began (on Assistants: none at all), no word may reach a
+ * caller twice or go missing, no thread may hold a message twice, and no key may be left
+ * without an expiry.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { useEmulator } from './support/emulator.js';
@@ -59,7 +60,11 @@ describe.each(['assistants', 'responses'] as const)('soak on the %s API', (api) 
       );
       expect(report.faults.map((f) => f.kind)).toEqual(['kill', 'pause']);
       expect(report.failedOther).toBe(0);
-      expect(report.failedByKill).toBe(0);
+      // Mid-reply, a fault costs no turn on either API. On Responses a run killed before its
+      // response's id reached the worker (or as it sent tool outputs) ends as lost (README, Crash
+      // recovery); bench/resume.ts counts those.
+      expect(report.failedByKillMidReply).toBe(0);
+      if (api === 'assistants') expect(report.failedByKill).toBe(0);
       expect(report.duplicated).toBe(0);
       expect(report.lost).toBe(0);
       expect(report.outOfOrder).toBe(0);

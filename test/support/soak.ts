@@ -48,6 +48,8 @@ export interface SoakReport {
   interrupted: number;
   /** Turns that ended with RunError `worker_lost`: what a kill or a pause cost the caller. */
   failedByKill: number;
+  /** Of those, turns that had received part of their reply: a kill mid-reply. */
+  failedByKillMidReply: number;
   /** Turns that ended with any other error. */
   failedOther: number;
   /** Words of replies that reached a caller, in all. */
@@ -158,6 +160,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
     completed: 0,
     interrupted: 0,
     failedByKill: 0,
+    failedByKillMidReply: 0,
     failedOther: 0,
     words: 0,
     duplicated: 0,
@@ -195,6 +198,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
       if (error instanceof InterruptionError) outcome = 'interrupted';
       else if (error instanceof RunError && error.reason === 'worker_lost') {
         outcome = 'kill';
+        if (chunks.length > 0) report.failedByKillMidReply++;
         const last = report.faults[report.faults.length - 1];
         if (report.faultFailures.length < 20)
           report.faultFailures.push(
@@ -294,7 +298,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
 export function summary(r: SoakReport): string {
   return (
     `${r.turns} turns in ${r.seconds.toFixed(1)} s: ${r.completed} completed, ${r.interrupted} interrupted, ` +
-    `${r.failedByKill} failed because of a kill, ${r.failedOther} failed otherwise; ` +
+    `${r.failedByKill} failed because of a kill (${r.failedByKillMidReply} mid-reply), ${r.failedOther} failed otherwise; ` +
     `${r.words} words delivered, ${r.duplicated} duplicated, ${r.lost} lost, ${r.outOfOrder} out of order; ` +
     `${r.messages} user messages, ${r.duplicateMessages} twice; faults: ` +
     (r.faults.map((f) => `${f.kind} (${f.busy} runs)`).join(', ') || 'none')
