@@ -37,6 +37,8 @@ const WORDS = Array.from({ length: 160 }, (_, i) => `r${i}`);
 const REPLY = WORDS.join(' ');
 const KILL_AFTER = 3;
 const APIS: Api[] = ['responses', 'assistants'];
+/** A busy machine may take long to start a worker through tsx; output kept short. */
+const START = { readyTimeoutMs: 60_000, keepOutput: 200_000 };
 
 interface TurnSample {
   /** Kill → the next chunk this session received (ms). */
@@ -103,7 +105,7 @@ async function killRound(
   victim.child.kill('SIGKILL');
   killedAt = performance.now();
   workers.splice(workers.indexOf(victim), 1);
-  const replacement = startWorker(names, baseURL);
+  const replacement = startWorker(names, baseURL, [], {}, START);
   const results = await Promise.all(turns);
   workers.push(await replacement);
   await Promise.all(llms.map((llm) => llm.aclose()));
@@ -142,8 +144,8 @@ export const resume: Benchmark = {
       for (const api of APIS) {
         const names = uniqueNames(`bench-resume-${api}`);
         const workers = await Promise.all([
-          startWorker(names, env.baseURL),
-          startWorker(names, env.baseURL),
+          startWorker(names, env.baseURL, [], {}, START),
+          startWorker(names, env.baseURL, [], {}, START),
         ]);
         try {
           for (let round = 0; round < rounds; round++) {
@@ -167,6 +169,7 @@ export const resume: Benchmark = {
           client: soakServer.client,
           names,
           ...soakScale,
+          start: START,
           faults: [
             { at: 0.3, kind: 'kill' },
             { at: 0.6, kind: 'pause', ms: 5_000 },

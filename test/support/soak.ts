@@ -11,6 +11,7 @@ import type OpenAI from 'openai';
 import { InterruptionError, RunError, type AssistantLLM } from '../../src/index.js';
 import type { ScriptRule } from '../../src/testing.js';
 import { userMessages, type Api } from './assistant.js';
+import type { StartOptions } from './cli.js';
 import { fleetLLM, startWorker, type FleetNames, type WorkerProcess } from './fleet.js';
 import { busyWorkers } from './resume.js';
 
@@ -33,6 +34,8 @@ export interface SoakOptions {
   workers?: number;
   /** More CLI arguments for every worker. */
   workerArgs?: string[];
+  /** How worker processes are started (e.g. a longer ready timeout on a busy machine). */
+  start?: StartOptions;
   faults?: SoakFault[];
   /** Start a new worker for each one killed. Default true. */
   replaceKilled?: boolean;
@@ -149,7 +152,9 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
   const log = options.log ?? (() => undefined);
   const workerArgs = options.workerArgs ?? [];
   const alive: WorkerProcess[] = await Promise.all(
-    Array.from({ length: options.workers ?? 2 }, () => startWorker(names, baseURL, workerArgs)),
+    Array.from({ length: options.workers ?? 2 }, () =>
+      startWorker(names, baseURL, workerArgs, {}, options.start),
+    ),
   );
   const all = [...alive];
   const paused = new Set<WorkerProcess>();
@@ -248,7 +253,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
         target.child.kill('SIGKILL');
         alive.splice(alive.indexOf(target), 1);
         if (options.replaceKilled !== false) {
-          const replacement = await startWorker(names, baseURL, workerArgs);
+          const replacement = await startWorker(names, baseURL, workerArgs, {}, options.start);
           alive.push(replacement);
           all.push(replacement);
         }
