@@ -73,8 +73,8 @@ interface Fleet {
 async function fleet(label: string, extra: string[] = []): Promise<Fleet> {
   const names = uniqueNames(label);
   const workers = await Promise.all([
-    startWorker(names, fx.baseURL, extra),
-    startWorker(names, fx.baseURL, extra),
+    startWorker(names, fx.baseURL, extra, {}, START),
+    startWorker(names, fx.baseURL, extra, {}, START),
   ]);
   return {
     names,
@@ -160,7 +160,9 @@ async function expectResumedBy(rescuer: WorkerProcess) {
   expect(await metric(rescuer, RUNS_RESUMED)).toBe(1);
 }
 
-const HANG_GUARD = 120_000;
+const HANG_GUARD = 180_000;
+/** Starting a worker through tsx can take long on a busy machine; this only guards hangs. */
+const START = { readyTimeoutMs: 90_000 };
 
 describe.each(['responses', 'assistants'] as const)('the %s API in fleet mode', (api) => {
   it(
@@ -412,7 +414,7 @@ describe.each(['responses', 'assistants'] as const)(
       'killed the moment $when: the server got the request, the worker never heard back; the message once, nothing sent twice, the session goes on',
       async ({ message, at }) => {
         const names = uniqueNames(`resume-request-${api}`);
-        const doomed = await startWorker(names, fx.baseURL);
+        const doomed = await startWorker(names, fx.baseURL, [], {}, START);
         const llm = llmFor(api, names, session('request'));
         let calls = 0;
         llm.onToolCallCreated = () => {
@@ -424,7 +426,7 @@ describe.each(['responses', 'assistants'] as const)(
           if (rescuer || !at(request)) return;
           // Synchronously, as the request arrives: the worker dies before any answer reaches it.
           doomed.child.kill('SIGKILL');
-          rescuer = startWorker(names, fx.baseURL);
+          rescuer = startWorker(names, fx.baseURL, [], {}, START);
         });
         try {
           const { text, error } = await turn(llm.process(message), 0, async () => undefined);
@@ -468,7 +470,7 @@ describe('an orphaned run', () => {
     'the room process dies mid-stream: its background response is cancelled upstream, the worker is free',
     async () => {
       const names = uniqueNames('resume-orphan');
-      const worker = await startWorker(names, fx.baseURL);
+      const worker = await startWorker(names, fx.baseURL, [], {}, START);
       const room = startRoomProcess(names, session('orphan'), 'endless please');
       try {
         await room.chunksReached(3);

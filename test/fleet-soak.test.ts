@@ -46,6 +46,7 @@ describe.each(['assistants', 'responses'] as const)('soak on the %s API', (api) 
         names,
         sessions,
         turns,
+        start: { readyTimeoutMs: 90_000 },
         faults: [
           { at: 0.3, kind: 'kill' },
           // Well past detection: the paused worker's runs are taken over while it sleeps.
