@@ -151,7 +151,9 @@ async function soak(names: FleetNames, disrupt: () => Promise<void>): Promise<Ta
       await run;
     } else if (outcome === 'done') {
       tally.completed++;
-      if (chunks.join('') !== expected.join('') || chunks.length !== expected.length) {
+      // The text, not its chunking: a run taken over on Assistants delivers the rest of its
+      // text in one piece (README, Crash recovery).
+      if (chunks.join('') !== expected.join('')) {
         tally.wrong.push(`${message}: ${JSON.stringify(chunks)}`);
         tally.lostChunks += Math.max(0, expected.length - chunks.length);
         tally.duplicatedChunks += Math.max(0, chunks.length - expected.length);
