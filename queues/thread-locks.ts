@@ -135,11 +135,41 @@ export class ThreadLocks {
       }
       return;
     }
-    entries.forEach((entry, i) => {
-      const reply = renewed[i];
-      if (reply === 1) entry.confirmedAt = sentAt;
-      else this.#lose(entry, 'taken', typeof reply === 'string' ? reply : null);
-    });
+    await Promise.all(
+      entries.map(async (entry, i) => {
+        const reply = renewed[i];
+        if (reply === 1) entry.confirmedAt = sentAt;
+        else if (reply === 0) await this.#reclaim(entry, sentAt);
+        else this.#lose(entry, 'taken', reply ?? null);
+      }),
+    );
+  }
+
+  /**
+   * A lock that is gone (it lapsed while this process was slow, or Redis lost it) but that
+   * nobody took is taken back, if it is still held here: the run goes on. Another run that took
+   * it meanwhile keeps it, and this one stops; a later attempt of the same run overwrites it
+   * (begin-run.lua), so the next renewal names it.
+   */
+  async #reclaim(entry: Entry, sentAt: number): Promise<void> {
+    if (this.#held.get(entry.key) !== entry) return;
+    let taken: string | null;
+    try {
+      taken = await this.#redis.set(entry.key, entry.owner, 'PX', this.#ttlMs, 'NX');
+    } catch (error) {
+      // Logged; the next renewal tries again, and the lock counts as lapsed after its ttl.
+      this.#logger.warn('could not take back a lapsed thread lock', {
+        owner: entry.owner,
+        error: (error as Error).message,
+      });
+      return;
+    }
+    if (taken === 'OK') {
+      this.#logger.info('took back a thread lock that had lapsed', { owner: entry.owner });
+      entry.confirmedAt = sentAt;
+    } else {
+      this.#lose(entry, 'taken', null);
+    }
   }
 
   #lose(entry: Entry, why: LockLoss, holder: string | null): void {

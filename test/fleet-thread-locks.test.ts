@@ -63,6 +63,31 @@ describe('ThreadLocks', () => {
     }
   });
 
+  it('takes back a lock that lapsed but nobody took, and the run goes on', async () => {
+    const commands = new Redis(REDIS_URL);
+    const locks = new ThreadLocks(commands, captureLogger(), {
+      ttlMs: 60_000,
+      renewEveryMs: 60_000,
+    });
+    const [lapsed] = await takeLocks(1);
+    const lost: LockLoss[] = [];
+    const held = locks.hold(lapsed!.key, lapsed!.runId, Date.now(), (why) => lost.push(why));
+    try {
+      // As if this process had been too slow to renew it in time.
+      await db.redis.del(lapsed!.key);
+      await locks.renewNow();
+      expect(lost).toEqual([]);
+      expect(await db.redis.get(lapsed!.key)).toBe(lapsed!.runId);
+      expect(await db.redis.pttl(lapsed!.key)).toBeGreaterThan(50_000);
+      // Released as usual afterwards.
+      await held.release();
+      expect(await db.redis.exists(lapsed!.key)).toBe(0);
+    } finally {
+      locks.close();
+      commands.disconnect();
+    }
+  });
+
   it('reports a lock that names another run as taken, once, and goes on renewing the others', async () => {
     const commands = new Redis(REDIS_URL);
     const logger = captureLogger();
