@@ -63,11 +63,7 @@ export class AssistantsBackend implements Backend {
 
   async findStarted(threadId: string, request: RunRequest): Promise<string | null> {
     if (!request.tag) return null;
-    const runs = await this.#options.client.beta.threads.runs.list(threadId, {
-      limit: 20,
-      order: 'desc',
-    });
-    return runs.data.find((run) => run.metadata?.[TAG_KEY] === request.tag)?.id ?? null;
+    return (await runByTag(this.#options.client, threadId, request.tag))?.id ?? null;
   }
 }
 
@@ -119,25 +115,17 @@ class AssistantsRun extends RunLoop<AssistantStreamEvent> {
       // A process that lost this run may have created it after all, its request still on its
       // way when the run was taken over: the thread then has this very run active. Follow it
       // rather than fail the turn and leave it running for nobody.
-      const existing = isActiveRunConflict(error) ? await this.#startedAlready(threadId) : null;
+      const tag = this.#request.tag;
+      const existing =
+        tag && isActiveRunConflict(error)
+          ? ((await runByTag(this.client, threadId, tag, this.abort.signal))?.id ?? null)
+          : null;
       if (!existing) throw error;
       this.logger.info('the run was started by a lost attempt after all; following it', {
         runId: existing,
       });
       return this.reopen({ threadId, upstreamId: existing, segment: 0, textOffset: 0 });
     }
-  }
-
-  /** The run of this request (found by its tag) if one was created already. */
-  async #startedAlready(threadId: string): Promise<string | null> {
-    const tag = this.#request.tag;
-    if (!tag) return null;
-    const runs = await this.client.beta.threads.runs.list(
-      threadId,
-      { limit: 20, order: 'desc' },
-      { signal: this.abort.signal },
-    );
-    return runs.data.find((run) => run.metadata?.[TAG_KEY] === tag)?.id ?? null;
   }
 
   /**
@@ -295,13 +283,29 @@ class AssistantsRun extends RunLoop<AssistantStreamEvent> {
       // request's run (by its tag) is ours to cancel: the thread's newest run may be a later
       // turn's by now.
       const tag = this.#request.tag;
-      const latest = await this.client.beta.threads.runs.list(threadId, { limit: tag ? 20 : 1 });
-      const run = tag ? latest.data.find((r) => r.metadata?.[TAG_KEY] === tag) : latest.data[0];
+      const run = tag
+        ? await runByTag(this.client, threadId, tag)
+        : (await this.client.beta.threads.runs.list(threadId, { limit: 1 })).data[0];
       if (!run || TERMINAL.includes(run.status)) return;
       runId = run.id;
     }
     await cancelRun(this.client, threadId, runId);
   }
+}
+
+/** The thread's run created for the request tagged `tag` (among its newest 20), if any. */
+async function runByTag(
+  client: OpenAI,
+  threadId: string,
+  tag: string,
+  signal?: AbortSignal,
+): Promise<Run | undefined> {
+  const runs = await client.beta.threads.runs.list(
+    threadId,
+    { limit: 20, order: 'desc' },
+    signal ? { signal } : undefined,
+  );
+  return runs.data.find((run) => run.metadata?.[TAG_KEY] === tag);
 }
 
 /** Statuses in which a run taken over is followed until it leaves them. */
