@@ -21,7 +21,7 @@ import { ControlListener, type ControlInbox } from './control-listener.js';
 import type { Delivery, EventPublisher } from './event-publisher.js';
 import type { RunJobData, RunJobResult, RunOutcome } from './job.js';
 import type { RunRecord } from './run-record.js';
-import type { RunStart } from './run-start.js';
+import { PENDING, type RunStart } from './run-start.js';
 import { settleLostAttempt } from './takeover.js';
 import type { HeldLock, LockLoss } from './thread-locks.js';
 import type { RunMeter } from './worker-metrics.js';
@@ -70,6 +70,11 @@ export interface RunExecutionParts {
   controlKey: string;
   /** Whether this attempt still owns the run (begin-run's attempt is still the newest). */
   stillOwned: () => Promise<boolean>;
+  /**
+   * Until when (performance.now()) this attempt surely owns the run: its job's lock cannot
+   * lapse before. Null once it does not own the run (or its job lock is gone).
+   */
+  lease: () => Promise<number | null>;
   logger: Logger;
   /** When this worker began the job (ms since epoch). */
   startedAt: number;
@@ -118,12 +123,15 @@ export class RunExecution {
     const runId = this.#data.runId;
     // A takeover fences the earlier attempt out of the room's inbox before anything else.
     if (start.attempt > 1 && (await publisher.claim()) === 'superseded') return this.#superseded();
+    // The newest item the session's previous run saw: the lost attempt's message comes after it.
+    const after = start.marker === PENDING ? await record.lastItem() : undefined;
     const takeover = await settleLostAttempt({
       backend: this.#parts.backend,
       marker: start.marker,
       runId,
       request: this.#data.request,
       threadId: this.#threadId,
+      after,
       logger,
     });
     if (takeover.kind === 'lost') return this.#fail(takeover.failure);
@@ -140,13 +148,16 @@ export class RunExecution {
       ...this.#data.request,
       tag: runId,
       ...(this.#threadId ? { threadId: this.#threadId } : {}),
+      // Found nothing upstream: the lost attempt's request may still arrive.
+      ...(start.marker && takeover.kind === 'start' ? { lostAttempt: true, after } : {}),
     };
     let run: BackendRun;
     if (takeover.kind === 'resume') {
       logger.info('resuming a run taken over', {
         runId,
         attempt: start.attempt,
-        upstreamId: takeover.checkpoint.upstreamId,
+        upstreamId: takeover.checkpoint.upstreamId ?? null,
+        afterItemId: takeover.checkpoint.afterItemId ?? null,
       });
       this.#parts.meter.resumed();
       run = this.#parts.backend.resumeRun(request, takeover.checkpoint, hooks);
@@ -202,6 +213,7 @@ export class RunExecution {
         // next run, sent the moment this one ends, would find the lock held and wait.
         if (isTerminal(event)) {
           relayed.end = event as End;
+          if (run.lastItemId) writes.push(record.rememberLastItem(run.lastItemId));
           writes.push(lock.release());
         }
         // The event's writes and any checkpoint come first: on Redis Cluster they may live on
@@ -267,10 +279,16 @@ export class RunExecution {
     }
   }
 
-  /** Rejects with RunHandedOff once this attempt no longer owns the run. */
-  async #ensureOwned(): Promise<void> {
+  /**
+   * The lease of the run's upstream writes; rejects with RunHandedOff once it is not ours. A
+   * run stopped for another reason (orphaned, its thread lock lost) still ends itself upstream
+   * while it owns the run.
+   */
+  async #ensureOwned(): Promise<number> {
     const { stop } = this.#parts;
-    if (!stop.why && (await this.#parts.stillOwned())) return;
+    const gone = stop.why === 'superseded' || stop.why === 'handed back';
+    const until = gone ? null : await this.#parts.lease();
+    if (until !== null) return until;
     stop.stop(stop.why ?? 'superseded');
     throw new RunHandedOff();
   }

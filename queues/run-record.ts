@@ -50,6 +50,19 @@ export class RunRecord {
   }
 
   /**
+   * Remembers the newest thread item the run saw (Responses), as the session's: a worker that
+   * takes the session's next run over looks for that run's message after it.
+   */
+  rememberLastItem(itemId: string): Promise<unknown> {
+    return this.#redis.hset(this.#session, 'lastItem', itemId);
+  }
+
+  /** The newest thread item the session's last finished run saw, if stored. */
+  async lastItem(): Promise<string | undefined> {
+    return (await this.#redis.hget(this.#session, 'lastItem')) ?? undefined;
+  }
+
+  /**
    * Stores where the run stands upstream, in place of the marker: a worker taking the run over
    * continues it from there rather than starting another.
    */

@@ -20,6 +20,7 @@ import {
   type Job,
 } from 'bullmq';
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type OpenAI from 'openai';
 import { createBackend } from '../src/backends/config.js';
 import type { Logger } from '../src/logger.js';
@@ -56,8 +57,9 @@ export interface RunWorkerOptions {
    * Failure detection (BullMQ's job lock): a worker that stops renewing its jobs' locks for
    * `lockDurationMs` is taken for dead and its runs are taken over, found by a stalled-job check
    * every `stalledIntervalMs`. Locks are renewed every `lockRenewMs`, so an event-loop stall
-   * shorter than `lockDurationMs - lockRenewMs` is never taken for a death. Defaults 1 600, 300
-   * and 200 ms: runs resume within 1.8 s of a death, and a 1.3 s stall is tolerated.
+   * shorter than `lockDurationMs - lockRenewMs` is never taken for a death. Defaults 1 500, 200
+   * and 100 ms: a dead worker's runs are taken over within 1.6 s of its death, and a 1.3 s stall
+   * is tolerated.
    */
   lockDurationMs?: number;
   lockRenewMs?: number;
@@ -65,7 +67,13 @@ export interface RunWorkerOptions {
 }
 
 /** The detection defaults (see RunWorkerOptions). */
-export const DETECTION = { lockDurationMs: 1_600, lockRenewMs: 300, stalledIntervalMs: 200 };
+export const DETECTION = { lockDurationMs: 1_500, lockRenewMs: 200, stalledIntervalMs: 100 };
+
+/**
+ * How much of a job lock's remaining life a run's upstream write does not count on: the time
+ * from the ownership check to the request's leaving, and clock rates that differ slightly.
+ */
+const LEASE_MARGIN_MS = 100;
 
 /** Executes run jobs from the BullMQ queue with this process's OpenAI client (what `assistant-host worker` runs). */
 export class RunWorker {
@@ -177,6 +185,19 @@ export class RunWorker {
     const owner = `${runId}:${start.attempt}`;
     const attemptKey = this.#keys.attempt(sid, runId);
     const stillOwned = async () => (await this.#commands.get(attemptKey)) === String(start.attempt);
+    const jobLock = `${job.queueQualifiedName}:${job.id}:lock`;
+    const lease = async (): Promise<number | null> => {
+      const asked = performance.now();
+      const [attempt, ttl] = await Promise.all([
+        this.#commands.get(attemptKey),
+        this.#commands.pttl(jobLock),
+      ]);
+      // A job whose lock is gone is about to be taken over (the stalled-job check moves it).
+      if (attempt !== String(start.attempt) || ttl <= 0) return null;
+      // Nobody can take the job over before its lock lapses, ttl after the question left at
+      // the earliest; the margin covers the time from this check to the request's leaving.
+      return asked + ttl - LEASE_MARGIN_MS;
+    };
     const lock = this.#locks.hold(this.#keys.lock(sid), owner, startedAt, (why, holder) => {
       // A later attempt of this run holds the lock: this one was taken over.
       if (holder?.startsWith(`${runId}:`)) return stop.stop('superseded');
@@ -208,6 +229,7 @@ export class RunWorker {
         control: this.#control,
         controlKey: this.#keys.control(sid, runId),
         stillOwned,
+        lease,
         logger,
         startedAt,
       });

@@ -2,8 +2,9 @@
  * A takeover: a worker began this run before and was lost (it died, stalled, or handed the run
  * back at shutdown). What it left in Redis says what to do:
  * - nothing, or a marker whose request never reached the server: start the run;
- * - a checkpoint (or a run the server has, found by its tag): continue the run from there, if
- *   the backend can (Responses in background mode, Assistants);
+ * - a checkpoint, or a request the server has (a run found by its tag, a response whose id the
+ *   lost worker never learnt, found by its message): continue the run from there, if the
+ *   backend can (Responses in background mode, Assistants);
  * - otherwise the run must not start again (the user's message would be in the thread twice):
  *   it is ended upstream and the room told it was lost.
  */
@@ -30,6 +31,8 @@ export interface TakeoverInput {
   runId: string;
   request: RunRequest;
   threadId: string | undefined;
+  /** The newest thread item the session's previous run saw, if stored (RunRequest.after). */
+  after?: string | undefined;
   logger: Logger;
 }
 
@@ -38,17 +41,16 @@ export async function settleLostAttempt(input: TakeoverInput): Promise<Takeover>
   const { backend, marker, runId, request, threadId, logger } = input;
   if (!marker) return { kind: 'start' };
   let checkpoint = parseCheckpoint(marker);
-  // A marker from an older version is the upstream id alone: it can be ended, not continued.
-  let upstream: string | null = checkpoint?.upstreamId ?? (marker === PENDING ? null : marker);
   if (marker === PENDING) {
     if (!threadId) return { kind: 'start' };
+    const asked = { ...request, tag: runId, ...(input.after ? { after: input.after } : {}) };
     try {
-      upstream = await backend.findStarted(threadId, { ...request, tag: runId });
+      checkpoint = await backend.findStarted(threadId, asked);
       // The lost attempt may have been slow rather than dead, its request still on its way:
       // look again a little later before starting a second one.
-      if (!upstream) {
+      if (!checkpoint) {
         await new Promise((resolve) => setTimeout(resolve, PENDING_SETTLE_MS));
-        upstream = await backend.findStarted(threadId, { ...request, tag: runId });
+        checkpoint = await backend.findStarted(threadId, asked);
       }
     } catch (error) {
       // Not knowing is not "never started": starting again could add the message twice.
@@ -58,12 +60,12 @@ export async function settleLostAttempt(input: TakeoverInput): Promise<Takeover>
       );
       return { kind: 'lost', failure: workerLost(undefined, 'unchecked') };
     }
-    if (!upstream) return { kind: 'start' };
-    // An Assistants run found by its tag is followed from its start.
-    if (backend.api === 'assistants')
-      checkpoint = { threadId, upstreamId: upstream, segment: 0, textOffset: 0 };
+    if (!checkpoint) return { kind: 'start' };
   }
   if (checkpoint && backend.resumable) return { kind: 'resume', checkpoint };
+  // A marker from an older version is the upstream id alone: it can be ended, not continued.
+  const upstream =
+    checkpoint?.upstreamId ?? (checkpoint || marker === PENDING ? undefined : marker);
   const thread = checkpoint?.threadId ?? threadId;
   if (thread && upstream) {
     try {
@@ -78,7 +80,7 @@ export async function settleLostAttempt(input: TakeoverInput): Promise<Takeover>
       });
     }
   }
-  return { kind: 'lost', failure: workerLost(upstream ?? undefined, 'ended') };
+  return { kind: 'lost', failure: workerLost(upstream, 'ended') };
 }
 
 /** A checkpoint as RunRecord stored it; null for PENDING or anything else. */
@@ -86,14 +88,19 @@ function parseCheckpoint(marker: string): RunCheckpoint | null {
   if (!marker.startsWith('{')) return null;
   try {
     const value = JSON.parse(marker) as Partial<RunCheckpoint>;
-    const { threadId, upstreamId, segment, textOffset } = value;
+    const { threadId, upstreamId, afterItemId, segment, textOffset } = value;
     if (
       typeof threadId === 'string' &&
-      typeof upstreamId === 'string' &&
+      (typeof upstreamId === 'string' || typeof afterItemId === 'string') &&
       Number.isInteger(segment) &&
       Number.isInteger(textOffset)
     )
-      return { threadId, upstreamId, segment: segment!, textOffset: textOffset! };
+      return {
+        threadId,
+        ...(typeof upstreamId === 'string' ? { upstreamId } : { afterItemId: afterItemId! }),
+        segment: segment!,
+        textOffset: textOffset!,
+      };
   } catch {
     // Handled: an unreadable marker is treated as an unknown one below (the run ends as lost).
   }

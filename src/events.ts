@@ -21,9 +21,13 @@ export type RunEventBody =
   | { type: 'text.delta'; text: string }
   /** A tool call whose arguments (or code / queries) are complete. */
   | { type: 'tool_call.created'; toolCall: ToolCall }
-  /** The run waits for outputs to these function calls; nothing streams until they are submitted. */
-  | { type: 'tool_outputs.required'; runId: string; toolCalls: FunctionToolCall[] }
-  | { type: 'run.completed'; runId: string; usage?: Usage }
+  /**
+   * The run waits for outputs to these function calls; nothing streams until they are submitted.
+   * `runId` here and in `run.completed` is absent only for a run a fleet worker took over
+   * before the run's upstream id was known (Responses): the run goes on, its id unknown.
+   */
+  | { type: 'tool_outputs.required'; runId?: string; toolCalls: FunctionToolCall[] }
+  | { type: 'run.completed'; runId?: string; usage?: Usage }
   /** Built only by src/failures.ts; `reason` is one of RUN_FAILURE_CODES. */
   | RunFailure
   | { type: 'run.cancelled'; runId?: string };

@@ -3,9 +3,15 @@
  * worker taking a run over streams, from the checkpoint the lost one stored. The fleet's own
  * SIGKILL/SIGSTOP tests drive the same code through real worker processes.
  */
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { AssistantsBackend } from '../src/backends/assistants.js';
-import type { Backend, BackendRun, RunCheckpoint } from '../src/backends/backend.js';
+import {
+  RunHandedOff,
+  type Backend,
+  type BackendRun,
+  type RunCheckpoint,
+} from '../src/backends/backend.js';
 import { ResponsesBackend } from '../src/backends/responses.js';
 import type { RunEventBody } from '../src/events.js';
 import { useEmulator } from './support/emulator.js';
@@ -15,6 +21,11 @@ const WORDS = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
 const fx = useEmulator({
   scripts: [
     { message: 'long', script: { tokenDelayMs: 5, steps: [{ text: WORDS }] } },
+    // One failed request each, for the two APIs.
+    ...['flaky-responses', 'flaky-assistants'].map((message) => ({
+      message,
+      script: { failRequests: { status: 500, times: 1 }, steps: [{ text: 'Steady.' }] },
+    })),
     {
       message: 'tool',
       script: {
@@ -30,15 +41,15 @@ const fx = useEmulator({
 
 const limits = { toolOutputTimeoutMs: 10_000, streamIdleTimeoutMs: 10_000 };
 
-function backendFor(api: 'assistants' | 'responses'): Backend {
+function backendFor(api: 'assistants' | 'responses', client = fx.client): Backend {
   if (api === 'responses')
     return new ResponsesBackend({
-      client: fx.client,
+      client,
       model: 'emulator-1',
       background: true,
       ...limits,
     });
-  return new AssistantsBackend({ client: fx.client, assistantId: assistantId!, ...limits });
+  return new AssistantsBackend({ client, assistantId: assistantId!, ...limits });
 }
 
 let assistantId: string | undefined;
@@ -133,7 +144,7 @@ describe.each(['responses', 'assistants'] as const)('resuming a run on %s', (api
 });
 
 describe('resuming on Responses', () => {
-  it('a run whose lost worker had sent the tool outputs ends as lost instead of sending them twice', async () => {
+  it('a run whose lost worker had sent the tool outputs follows the response they started, instead of sending them twice', async () => {
     const backend = backendFor('responses');
     const checkpoints: RunCheckpoint[] = [];
     const first = backend.startRun(
@@ -142,22 +153,94 @@ describe('resuming on Responses', () => {
         checkpoint: (c) => checkpoints.push(c),
       },
     );
-    // The lost worker sent the outputs and died before the next response's first event.
+    let callId = '';
     for await (const event of first) {
       if (event.type === 'tool_outputs.required') {
-        first.submitToolOutputs([{ toolCallId: event.toolCalls[0]!.id, output: '42' }]);
+        callId = event.toolCalls[0]!.id;
+        break;
       }
     }
-    const resumed = backend.resumeRun({ message: 'tool', tag: 'r4' }, checkpoints[0]!);
-    const { events } = await drain(resumed, (event) => {
+    first.handOff();
+    // The lost worker sent the outputs and died before the next response's first event.
+    const sent = await fx.client.responses.create({
+      model: 'emulator-1',
+      conversation: checkpoints[0]!.threadId,
+      input: [{ type: 'function_call_output', call_id: callId, output: '42' }],
+      background: true,
+      stream: true,
+    });
+    sent.controller.abort();
+    const seen: RunCheckpoint[] = [];
+    const resumed = backend.resumeRun({ message: 'tool', tag: 'r4' }, checkpoints[0]!, {
+      checkpoint: (c) => seen.push(c),
+    });
+    const { events, offsets } = await drain(resumed, (event) => {
       if (event.type === 'tool_outputs.required')
         resumed.submitToolOutputs([{ toolCallId: event.toolCalls[0]!.id, output: '42' }]);
     });
-    expect(events.at(-1)).toMatchObject({ type: 'run.failed', reason: 'worker_lost' });
+    expect(textOf(events)).toBe('Looking it up. Found 42.');
+    expect(offsets.at(-1)).toBe('Looking it up.'.length);
+    expect(events.at(-1)).toMatchObject({ type: 'run.completed' });
+    // Where a third owner would go on: after the outputs, in the run's second response.
+    expect(seen.at(-1)).toMatchObject({ segment: 1, textOffset: 'Looking it up.'.length });
+    expect(seen.at(-1)!.afterItemId).toMatch(/^fco_/);
     const items = await fx.client.conversations.items.list(checkpoints[0]!.threadId, {
       limit: 50,
     });
     expect(items.data.filter((i) => i.type === 'function_call_output')).toHaveLength(1);
+  });
+
+  it.each([
+    ['long', WORDS, 0],
+    ['tool', 'Looking it up. Found 5.', 1],
+  ] as const)(
+    'a response whose id the lost worker never learnt is followed through the conversation (%s)',
+    async (message, reply, toolRounds) => {
+      const backend = backendFor('responses');
+      const { id: threadId } = await fx.client.conversations.create({});
+      // The lost worker's request reached the server; the worker died before the first event.
+      const lost = await fx.client.responses.create({
+        model: 'emulator-1',
+        conversation: threadId,
+        input: [{ role: 'user', content: message }],
+        tools: [{ type: 'function', name: 'lookup', parameters: {}, strict: false }],
+        background: true,
+        stream: true,
+      });
+      lost.controller.abort();
+      const request = { message, threadId, tag: `r-follow-${message}` };
+      const checkpoint = await backend.findStarted(threadId, request);
+      expect(checkpoint).toMatchObject({ threadId, segment: 0, textOffset: 0 });
+      expect(checkpoint!.upstreamId).toBeUndefined();
+      const resumed = backend.resumeRun(request, checkpoint!);
+      let rounds = 0;
+      const { events } = await drain(resumed, (event) => {
+        if (event.type !== 'tool_outputs.required') return;
+        rounds++;
+        resumed.submitToolOutputs([{ toolCallId: event.toolCalls[0]!.id, output: '5' }]);
+      });
+      expect(textOf(events)).toBe(reply);
+      expect(rounds).toBe(toolRounds);
+      expect(events.at(-1)).toMatchObject({ type: 'run.completed' });
+      expect(resumed.lastItemId).toMatch(/^msg_/);
+      const items = await fx.client.conversations.items.list(threadId, { limit: 50 });
+      const users = items.data.filter((i) => i.type === 'message' && i.role === 'user');
+      expect(users).toHaveLength(1);
+    },
+  );
+
+  it('findStarted does not take the same message of an earlier turn for this one', async () => {
+    const backend = backendFor('responses');
+    const earlier = backend.startRun({ message: 'long', tag: 'r-repeat-1' });
+    const { events } = await drain(earlier);
+    const threadId = (events.find((e) => e.type === 'thread.created') as { threadId: string })
+      .threadId;
+    const request = { message: 'long', threadId, tag: 'r-repeat-2' };
+    // Without the earlier turn's last item, the newest matching message is all there is to go by.
+    expect(await backend.findStarted(threadId, request)).not.toBeNull();
+    expect(
+      await backend.findStarted(threadId, { ...request, after: earlier.lastItemId! }),
+    ).toBeNull();
   });
 
   it('a later response of the run is resumed in that response, with the text before it counted', async () => {
@@ -231,3 +314,93 @@ describe('starting again on Assistants', () => {
     expect(messages.data.filter((m) => m.role === 'user')).toHaveLength(1);
   });
 });
+
+describe.each(['responses', 'assistants'] as const)(
+  'the writes of a run that can be taken over, on %s',
+  (api) => {
+    const writes = (since: number) =>
+      fx.emulator.requests.slice(since).filter((r) => r.method !== 'GET');
+
+    it('each asks the host as it leaves; an answer that came too late is asked for again', async () => {
+      await ensureAssistant();
+      const backend = backendFor(api);
+      const { id: threadId } =
+        api === 'responses'
+          ? await fx.client.conversations.create({})
+          : await fx.client.beta.threads.create({});
+      const answers: number[] = [];
+      const before = fx.emulator.requests.length;
+      const run = backend.startRun(
+        { message: 'tool', threadId, tag: `lease-${api}` },
+        {
+          beforeRequest: async () => {
+            // The first answer expired on its way (a process paused while it came back).
+            const until = performance.now() + (answers.length === 0 ? -1 : 10_000);
+            answers.push(until);
+            return until;
+          },
+        },
+      );
+      const { events } = await drain(run, (event) => {
+        if (event.type === 'tool_outputs.required')
+          run.submitToolOutputs([{ toolCallId: event.toolCalls[0]!.id, output: '1' }]);
+      });
+      expect(textOf(events)).toBe('Looking it up. Found 1.');
+      // Two writes (the run, the tool outputs); the first asked twice.
+      expect(writes(before)).toHaveLength(2);
+      expect(answers).toHaveLength(3);
+    });
+
+    it('a write refused as it leaves is not sent, and the run ends quietly for the new owner', async () => {
+      await ensureAssistant();
+      const backend = backendFor(api);
+      const { id: threadId } =
+        api === 'responses'
+          ? await fx.client.conversations.create({})
+          : await fx.client.beta.threads.create({});
+      let asked = 0;
+      const before = fx.emulator.requests.length;
+      const run = backend.startRun(
+        { message: 'tool', threadId, tag: `refused-${api}` },
+        {
+          beforeRequest: async () => {
+            // Owned for the run; taken over by the time the tool outputs go.
+            if (++asked > 1) throw new RunHandedOff();
+          },
+        },
+      );
+      const { events } = await drain(run, (event) => {
+        if (event.type === 'tool_outputs.required')
+          run.submitToolOutputs([{ toolCallId: event.toolCalls[0]!.id, output: '1' }]);
+      });
+      expect(events.some((e) => e.type === 'tool_outputs.required')).toBe(true);
+      expect(events.filter((e) => e.type.startsWith('run.'))).toEqual(
+        events.filter((e) => e.type === 'run.started'),
+      );
+      // Only the run itself was written: no outputs, and no cancel of the new owner's run.
+      expect(writes(before)).toHaveLength(1);
+    });
+
+    it("the SDK's own retry of a write asks again before it leaves", async () => {
+      await ensureAssistant();
+      const backend = backendFor(api, fx.client.withOptions({ maxRetries: 1 }));
+      const { id: threadId } =
+        api === 'responses'
+          ? await fx.client.conversations.create({})
+          : await fx.client.beta.threads.create({});
+      let asked = 0;
+      const { events } = await drain(
+        backend.startRun(
+          { message: `flaky-${api}`, threadId, tag: `retry-${api}` },
+          {
+            beforeRequest: async () => {
+              asked++;
+            },
+          },
+        ),
+      );
+      expect(textOf(events)).toBe('Steady.');
+      expect(asked).toBe(2);
+    });
+  },
+);

@@ -61,9 +61,11 @@ export class AssistantsBackend implements Backend {
     return cancelRun(this.#options.client, threadId, upstreamRunId);
   }
 
-  async findStarted(threadId: string, request: RunRequest): Promise<string | null> {
+  async findStarted(threadId: string, request: RunRequest): Promise<RunCheckpoint | null> {
     if (!request.tag) return null;
-    return (await runByTag(this.#options.client, threadId, request.tag))?.id ?? null;
+    const run = await runByTag(this.#options.client, threadId, request.tag);
+    // Followed from its start: the reader drops the text it has.
+    return run ? { threadId, upstreamId: run.id, segment: 0, textOffset: 0 } : null;
   }
 }
 
@@ -135,8 +137,9 @@ class AssistantsRun extends RunLoop<AssistantStreamEvent> {
    * run (a reader drops the part it has). What follows tool outputs streams live again.
    */
   protected async reopen(checkpoint: RunCheckpoint): Promise<AsyncIterable<AssistantStreamEvent>> {
-    const threadId = checkpoint.threadId;
-    const runId = checkpoint.upstreamId;
+    const { threadId, upstreamId: runId } = checkpoint;
+    // Every Assistants checkpoint names its run: its id comes with the request's answer.
+    if (!runId) throw new Error('This checkpoint does not name the run to follow.');
     this.#runId = runId;
     this.replayTextFrom(0);
     const signal = this.abort.signal;

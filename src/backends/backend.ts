@@ -24,6 +24,16 @@ export interface RunRequest {
   tag?: string;
   /** Replace the default tools for this run only. */
   tools?: BuiltInTool[];
+  /**
+   * The newest thread item the session's previous run saw (BackendRun.lastItemId), when known:
+   * findStarted looks for this run's message after it only.
+   */
+  after?: string;
+  /**
+   * An earlier attempt of this run was lost, and may have sent it after the new owner looked
+   * (its request slow to arrive): the backend looks for it again before it sends it a second time.
+   */
+  lostAttempt?: boolean;
 }
 
 /**
@@ -45,6 +55,11 @@ export interface BackendRun extends AsyncIterable<RunEventBody> {
    * checkpoint, so a reader that has part of the text can tell which part it lacks.
    */
   readonly textOffset: number;
+  /**
+   * The newest thread item this run has seen (Responses: its last output item), once known;
+   * the session's next run passes it as RunRequest.after.
+   */
+  readonly lastItemId: string | undefined;
 }
 
 /**
@@ -54,11 +69,20 @@ export interface BackendRun extends AsyncIterable<RunEventBody> {
 export interface RunCheckpoint {
   /** The thread (Assistants) or conversation (Responses). */
   threadId: string;
-  /** The run (Assistants) or the response streaming now (Responses). */
-  upstreamId: string;
-  /** How many responses of this run came before `upstreamId` (always 0 on Assistants). */
+  /**
+   * The run (Assistants) or the response streaming now (Responses). Absent when a response's
+   * request reached the server but its id never reached the process that sent it (it was lost
+   * in between); `afterItemId` says where that response's output goes then.
+   */
+  upstreamId?: string;
+  /**
+   * Responses, without `upstreamId`: the last conversation item the request added (the user's
+   * message, or the last tool output). The response's output items follow it.
+   */
+  afterItemId?: string;
+  /** How many responses of this run came before this one (always 0 on Assistants). */
   segment: number;
-  /** Characters of text the run produced before `upstreamId` began. */
+  /** Characters of text the run produced before this stream began. */
   textOffset: number;
 }
 
@@ -71,9 +95,11 @@ export interface RunHooks {
   checkpoint?(checkpoint: RunCheckpoint): void;
   /**
    * Awaited before every request that changes something upstream (a thread, a run or response,
-   * tool outputs). Rejects with RunHandedOff when another process owns the run now.
+   * tool outputs, a cancel), as it leaves. Rejects with RunHandedOff when another process owns
+   * the run now; may resolve with the time (performance.now()) until which no other process
+   * can take the run over: an answer that arrives later than that is asked for again.
    */
-  beforeRequest?(): Promise<void>;
+  beforeRequest?(): Promise<number | void>;
 }
 
 /**
@@ -107,8 +133,11 @@ export interface Backend {
    * still active and answers calls it waits on, so the thread takes the next run.
    */
   abandon(threadId: string, upstreamRunId: string): Promise<void>;
-  /** The upstream run created for `request` (found by its tag), if it was created. */
-  findStarted(threadId: string, request: RunRequest): Promise<string | null>;
+  /**
+   * Where `request` stands upstream if a lost process's request for it reached the server (the
+   * run found by its tag, or the request's message in the conversation); null if it did not.
+   */
+  findStarted(threadId: string, request: RunRequest): Promise<RunCheckpoint | null>;
 }
 
 /** The metadata key that carries RunRequest.tag upstream. */

@@ -12,6 +12,7 @@
  */
 import OpenAI from 'openai';
 import type { Stream } from 'openai/core/streaming';
+import type { ConversationItem } from 'openai/resources/conversations/items';
 import type {
   FunctionTool as ResponsesFunctionTool,
   ResponseCreateParamsStreaming,
@@ -22,13 +23,7 @@ import type {
 } from 'openai/resources/responses/responses';
 import type { RunEventBody, ToolOutput, Usage } from '../events.js';
 import { conversationSafetyIdentifier } from '../identifiers.js';
-import {
-  messageOf,
-  upstreamFailed,
-  upstreamIncomplete,
-  workerLost,
-  type RunFailure,
-} from '../failures.js';
+import { messageOf, upstreamFailed, upstreamIncomplete, workerLost } from '../failures.js';
 import type { Logger } from '../logger.js';
 import type { BuiltInTool, FunctionToolCall, ToolCall } from '../tools.js';
 import {
@@ -81,11 +76,20 @@ export interface ResponsesBackendOptions extends BackendOptions {
 
 type RunConfig = ResponsesBackendOptions & { logger: Logger };
 
-/** findStarted's answer when the request reached the server but its response id is unknown. */
-const UNKNOWN_RESPONSE = 'unknown';
+/**
+ * The end of a response followed through its conversation (its id unknown, see
+ * #followConversation): `output` says whether it left any output there.
+ */
+interface FollowedEnd {
+  type: 'followed.end';
+  output: boolean;
+}
 
-/** The process that lost the run sent its tool outputs already; see #refuseIfContinued. */
-class ContinuedElsewhere extends Error {}
+/** What a run reads: a response's stream events, or what following one through its conversation tells. */
+type Streamed = ResponseStreamEvent | FollowedEnd;
+
+/** How often a response followed through its conversation is looked at, at most. */
+const FOLLOW_POLL_MS = 250;
 
 const INTERRUPTED_OUTPUT = 'Cancelled: the run was interrupted before this call was answered.';
 
@@ -114,21 +118,20 @@ export class ResponsesBackend implements Backend {
 
   /**
    * Responses cannot be listed by conversation, so this looks at the conversation's newest
-   * user message: if it is this request's, the request reached the server.
+   * user message: if it is this request's, the request reached the server, and its response
+   * (whose id is unknown) puts its output after that message.
    */
-  async findStarted(conversationId: string, request: RunRequest): Promise<string | null> {
-    const items = await this.#options.client.conversations.items.list(conversationId, {
-      order: 'desc',
-      limit: 20,
-    });
-    const newestUser = items.data.find((item) => item.type === 'message' && item.role === 'user');
-    if (!newestUser || newestUser.type !== 'message') return null;
-    const text = newestUser.content.map((c) => ('text' in c ? c.text : '')).join('');
-    return text === request.message ? UNKNOWN_RESPONSE : null;
+  async findStarted(conversationId: string, request: RunRequest): Promise<RunCheckpoint | null> {
+    const item = await requestItem(
+      this.#options.client,
+      conversationId,
+      request.message,
+      request.after,
+    );
+    return item ? { threadId: conversationId, afterItemId: item, segment: 0, textOffset: 0 } : null;
   }
 
   async abandon(conversationId: string, responseId: string): Promise<void> {
-    if (responseId === UNKNOWN_RESPONSE) return;
     const client = this.#options.client;
     // A later response of the same run (after tool outputs) is not known here; it finishes on
     // its own and the next run waits out conversation_locked meanwhile.
@@ -149,7 +152,7 @@ export class ResponsesBackend implements Backend {
  * One run over the Responses API: a chain of responses on a conversation, one more per round of
  * function outputs.
  */
-class ResponsesRun extends RunLoop<ResponseStreamEvent> {
+class ResponsesRun extends RunLoop<Streamed> {
   readonly #config: RunConfig;
   readonly #request: RunRequest;
   #firstResponseId: string | undefined;
@@ -165,6 +168,9 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
   readonly #usage: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
   /** Resumed from a checkpoint, and no tool outputs sent since. */
   #resumed: boolean;
+  /** A lost attempt of this run came first: what this one sends, it may have sent. */
+  readonly #takenOver: boolean;
+  #lastItemId: string | undefined;
 
   constructor(
     config: RunConfig,
@@ -176,10 +182,15 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
     this.#config = config;
     this.#request = request;
     this.#resumed = resumeFrom !== undefined;
+    this.#takenOver = this.#resumed || request.lostAttempt === true;
   }
 
   protected get runId(): string | undefined {
     return this.#firstResponseId;
+  }
+
+  override get lastItemId(): string | undefined {
+    return this.#lastItemId;
   }
 
   protected override get inFlight(): string | undefined {
@@ -190,31 +201,47 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
     return (await this.client.conversations.create({}, { signal: this.abort.signal })).id;
   }
 
-  protected async open(): Promise<AsyncIterable<ResponseStreamEvent>> {
+  protected async open(): Promise<AsyncIterable<Streamed>> {
     return this.#streamResponse([{ role: 'user', content: this.#request.message }]);
   }
 
   /**
    * Streams the checkpoint's response again from its first event: a background response keeps
-   * its events, so the replay is what the lost process saw, followed by what it did not.
+   * its events, so the replay is what the lost process saw, followed by what it did not. A
+   * response whose id the lost process never learnt is followed through the conversation.
    */
-  protected async reopen(checkpoint: RunCheckpoint): Promise<AsyncIterable<ResponseStreamEvent>> {
+  protected async reopen(checkpoint: RunCheckpoint): Promise<AsyncIterable<Streamed>> {
+    const { upstreamId, afterItemId } = checkpoint;
+    if (!upstreamId) {
+      if (!afterItemId) throw new Error('This checkpoint names neither a response nor an item.');
+      return this.#followConversation(afterItemId);
+    }
     // A later response of the run: its first response (the run's id) is not known here.
-    if (checkpoint.segment > 0) this.#firstResponseId = checkpoint.upstreamId;
-    this.#currentId = checkpoint.upstreamId;
+    if (checkpoint.segment > 0) this.#firstResponseId = upstreamId;
+    this.#currentId = upstreamId;
     const stream = await this.client.responses.retrieve(
-      checkpoint.upstreamId,
+      upstreamId,
       { stream: true },
       { signal: this.abort.signal },
     );
     return this.#follow(stream);
   }
 
-  protected async continueWith(outputs: ToolOutput[]): Promise<AsyncIterable<ResponseStreamEvent>> {
+  protected async continueWith(outputs: ToolOutput[]): Promise<AsyncIterable<Streamed>> {
     this.#unanswered = [];
     if (this.#resumed) {
       this.#resumed = false;
-      await this.#refuseIfContinued(outputs.map((o) => o.toolCallId));
+      // The lost process may have sent these outputs and died before the next response's first
+      // event: sending them again would put them in the conversation twice. That response is
+      // followed instead.
+      const sent = await this.#outputsSent(outputs.map((o) => o.toolCallId));
+      if (sent) {
+        this.logger.info('the tool outputs were sent by the lost attempt; following its response', {
+          conversationId: this.threadId,
+        });
+        this.checkpointAt({ afterItemId: sent });
+        return this.#followConversation(sent);
+      }
     }
     return this.#streamResponse(
       outputs.map((o) => ({
@@ -225,27 +252,78 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
     );
   }
 
-  /**
-   * A run taken over while it waited for tool outputs: the lost process may have sent them and
-   * died before the next response's first event. Its id is unknown then, so it cannot be
-   * followed, and sending the outputs again would put them in the conversation twice: the run
-   * ends as lost instead.
-   */
-  async #refuseIfContinued(callIds: string[]): Promise<void> {
+  /** The item a lost attempt's sending of `input` added to the conversation, if it did. */
+  async #sentElsewhere(input: ResponseInputItem[]): Promise<string | null> {
+    const callIds = input.flatMap((i) => (i.type === 'function_call_output' ? [i.call_id] : []));
+    if (callIds.length > 0) return this.#outputsSent(callIds);
+    if (!this.#request.lostAttempt) return null;
+    return requestItem(this.client, this.threadId!, this.#request.message, this.#request.after);
+  }
+
+  /** The newest conversation item that answers one of `callIds`, if any does. */
+  async #outputsSent(callIds: string[]): Promise<string | null> {
     const items = await this.client.conversations.items.list(
       this.threadId!,
       { order: 'desc', limit: 20 },
       { signal: this.abort.signal },
     );
-    const answered = items.data.some(
+    const answer = items.data.find(
       (item) => item.type === 'function_call_output' && callIds.includes(item.call_id),
     );
-    if (answered) throw new ContinuedElsewhere();
+    return answer?.id ?? null;
   }
 
-  protected override failureOf(error: unknown): RunFailure {
-    if (error instanceof ContinuedElsewhere) return workerLost(this.runId, 'ended');
-    return super.failureOf(error);
+  /**
+   * Follows a response whose id is unknown (a process was lost between sending its request and
+   * reading its first event) through its conversation, since it cannot be streamed again: its
+   * output items join the conversation after `afterItemId` as each is done, so text arrives a
+   * message at a time. The response is over once the conversation takes writes again, which an
+   * empty write tells (`conversation_locked` while a response is in progress).
+   */
+  async *#followConversation(afterItemId: string): AsyncGenerator<Streamed> {
+    const conversationId = this.threadId!;
+    const signal = this.abort.signal;
+    const told = new Set<string>();
+    this.#currentId = undefined;
+    this.#calls = [];
+    for (let polls = 0; ; polls++) {
+      // Asked before the items are read: the items read after an answer of "over" are all.
+      const over = await this.#conversationFree(conversationId);
+      for await (const item of this.client.conversations.items.list(
+        conversationId,
+        { after: afterItemId, order: 'asc', limit: 100 },
+        { signal },
+      )) {
+        // Every item a response outputs has an id; the union's types that may lack one are input.
+        if (!item.id || told.has(item.id)) continue;
+        told.add(item.id);
+        this.#lastItemId = item.id;
+        const event = followedEvent(item, told.size - 1);
+        if (event) yield event;
+      }
+      if (over) break;
+      await sleep(Math.min(50 * 2 ** polls, FOLLOW_POLL_MS));
+    }
+    yield { type: 'followed.end', output: told.size > 0 };
+  }
+
+  /**
+   * Whether no response is in progress on the conversation: an empty write goes through, or
+   * is refused for function calls that wait for outputs (the response that made them is over).
+   */
+  async #conversationFree(conversationId: string): Promise<boolean> {
+    try {
+      await this.client.conversations.items.create(
+        conversationId,
+        { items: [] },
+        { signal: this.abort.signal },
+      );
+      return true;
+    } catch (error) {
+      if (hasCode(error, 'conversation_locked')) return false;
+      if (danglingCall(error)) return true;
+      throw error;
+    }
   }
 
   /**
@@ -274,7 +352,7 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
    * Creates one response and streams it; a busy conversation is retried, and the dropped stream
    * of a background response is resumed from the last sequence number.
    */
-  async *#streamResponse(input: ResponseInputItem[]): AsyncGenerator<ResponseStreamEvent> {
+  async *#streamResponse(input: ResponseInputItem[]): AsyncGenerator<Streamed> {
     const params = this.#params(input);
     let stream: Stream<ResponseStreamEvent> | null = null;
     let repairs = 0;
@@ -293,15 +371,24 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
             callId: dangling,
           });
           await answerInterrupted(this.client, this.threadId!, [dangling]);
-          await this.owned();
           continue;
         }
         if (!hasCode(error, 'conversation_locked') || attempt >= (this.#config.lockedRetries ?? 20))
           throw error;
+        // The response in the way may be this very request, sent by the lost attempt of a run
+        // taken over and still on its way when this one looked for it: follow that instead.
+        const sent = this.#takenOver ? await this.#sentElsewhere(input) : null;
+        if (sent) {
+          this.logger.info('the request was sent by the lost attempt after all; following it', {
+            conversationId: this.threadId,
+          });
+          this.checkpointAt({ afterItemId: sent });
+          yield* this.#followConversation(sent);
+          return;
+        }
+        // A process stalled in this wait may lose the run to another meanwhile: its next
+        // request is refused as it leaves (RunHooks.beforeRequest), not sent a second time.
         await sleep(Math.min(25 * 2 ** attempt, 1_000));
-        // A process stalled in this wait may have lost the run to another meanwhile: asking
-        // again would put the user's message in the conversation a second time.
-        await this.owned();
       }
     }
     this.#currentId = undefined;
@@ -368,9 +455,21 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
     };
   }
 
-  /** Maps one ResponseStreamEvent to run events. */
-  protected translate(event: ResponseStreamEvent): RunEventBody[] {
+  /** Maps one ResponseStreamEvent (or the end of a followed response) to run events. */
+  protected translate(event: Streamed): RunEventBody[] {
     switch (event.type) {
+      case 'followed.end': {
+        const calls = this.#calls;
+        if (calls.length > 0) {
+          this.#unanswered = calls.map((c) => c.id);
+          return [
+            { type: 'tool_outputs.required', runId: this.#firstResponseId, toolCalls: calls },
+          ];
+        }
+        // Failed or cancelled before its first output: the conversation says no more.
+        if (!event.output) return [workerLost(this.#firstResponseId, 'ended')];
+        return [{ type: 'run.completed', runId: this.#firstResponseId, usage: { ...this.#usage } }];
+      }
       case 'response.created': {
         this.#currentId = event.response.id;
         this.#calls = [];
@@ -384,6 +483,7 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
       case 'response.output_text.delta':
         return event.delta ? [{ type: 'text.delta', text: event.delta }] : [];
       case 'response.output_item.done': {
+        if (event.item.id) this.#lastItemId = event.item.id;
         if (event.item.type === 'compaction') {
           this.logger.info('the conversation was compacted', {
             conversationId: this.threadId,
@@ -407,12 +507,10 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
         if (calls.length > 0) {
           this.#unanswered = calls.map((c) => c.id);
           return [
-            { type: 'tool_outputs.required', runId: this.#firstResponseId!, toolCalls: calls },
+            { type: 'tool_outputs.required', runId: this.#firstResponseId, toolCalls: calls },
           ];
         }
-        return [
-          { type: 'run.completed', runId: this.#firstResponseId!, usage: { ...this.#usage } },
-        ];
+        return [{ type: 'run.completed', runId: this.#firstResponseId, usage: { ...this.#usage } }];
       }
       case 'response.failed':
         return [upstreamFailed('response', event.response.id, event.response.error)];
@@ -452,6 +550,65 @@ class ResponsesRun extends RunLoop<ResponseStreamEvent> {
     // A streamed response stops when its connection closes: the abort above closed it. The
     // server frees the conversation once it notices; the next run waits out conversation_locked.
     if (this.#config.background) await cancelResponse(this.client, id);
+  }
+}
+
+/**
+ * The user message that holds `message`, if it is the conversation's newest user message and
+ * comes after `after` (the newest item the session's previous run saw, when known): a message
+ * repeated from an earlier turn is not taken for this one.
+ */
+async function requestItem(
+  client: OpenAI,
+  conversationId: string,
+  message: string,
+  after: string | undefined,
+): Promise<string | null> {
+  for await (const item of client.conversations.items.list(conversationId, {
+    order: 'desc',
+    limit: 20,
+  })) {
+    if (item.id === after) return null;
+    if (item.type === 'message' && item.role === 'user')
+      return textOf(item.content) === message ? item.id : null;
+  }
+  return null;
+}
+
+function textOf(content: ReadonlyArray<{ type: string; text?: string }>): string {
+  return content.map((part) => part.text ?? '').join('');
+}
+
+/**
+ * The stream event that tells one conversation item of a response followed through its
+ * conversation: an assistant message as one text delta, a tool call as its item's end.
+ */
+function followedEvent(item: ConversationItem, index: number): ResponseStreamEvent | null {
+  switch (item.type) {
+    case 'message': {
+      const text = item.role === 'assistant' ? textOf(item.content) : '';
+      if (!text) return null;
+      return {
+        type: 'response.output_text.delta',
+        item_id: item.id,
+        output_index: index,
+        content_index: 0,
+        delta: text,
+        logprobs: [],
+        sequence_number: index,
+      };
+    }
+    case 'function_call':
+    case 'code_interpreter_call':
+    case 'file_search_call':
+      return {
+        type: 'response.output_item.done',
+        item: item as ResponseOutputItem,
+        output_index: index,
+        sequence_number: index,
+      };
+    default:
+      return null;
   }
 }
 

@@ -5,6 +5,7 @@
  * times out), continues with them, and ends the run upstream when it fails or is cancelled.
  */
 import type OpenAI from 'openai';
+import { performance } from 'node:perf_hooks';
 import {
   isTerminal,
   type RunEventBody,
@@ -89,7 +90,10 @@ export abstract class RunLoop<E> implements BackendRun {
     hooks: RunHooks = {},
     resumeFrom?: RunCheckpoint,
   ) {
-    this.client = options.client;
+    // A host that can lose the run (a fleet worker) checks every write at its last moment.
+    this.client = hooks.beforeRequest
+      ? guardWrites(options.client, () => this.owned())
+      : options.client;
     this.logger = options.logger;
     this.#options = options;
     this.#hooks = hooks;
@@ -99,6 +103,11 @@ export abstract class RunLoop<E> implements BackendRun {
 
   get textOffset(): number {
     return this.#textOffset;
+  }
+
+  /** Only a protocol whose threads are lists of items (Responses) knows one. */
+  get lastItemId(): string | undefined {
+    return undefined;
   }
 
   // The protocol's steps.
@@ -156,14 +165,15 @@ export abstract class RunLoop<E> implements BackendRun {
   }
 
   /**
-   * Call when a stream's upstream id becomes known (the run, or a new response): the host
-   * stores the checkpoint before any later event reaches it.
+   * Call when a stream's upstream id becomes known (the run, or a new response), or, for a
+   * response whose id is unknown, the item its output follows: the host stores the checkpoint
+   * before any later event reaches it.
    */
-  protected checkpointAt(upstreamId: string): void {
+  protected checkpointAt(at: string | { afterItemId: string }): void {
     if (!this.threadId) return;
     this.#hooks.checkpoint?.({
       threadId: this.threadId,
-      upstreamId,
+      ...(typeof at === 'string' ? { upstreamId: at } : at),
       segment: Math.max(this.#segment, 0),
       textOffset: this.#segmentStart,
     });
@@ -175,10 +185,23 @@ export abstract class RunLoop<E> implements BackendRun {
     this.#segmentStart = offset;
   }
 
-  /** Waits until the host says this process still owns the run; before every write upstream. */
+  /**
+   * Waits until the host says this process still owns the run, and for how long it surely
+   * will: every write upstream asks, as it leaves. An answer that is stale by the time it
+   * arrives (the process was paused meanwhile, and may have lost the run) is asked again.
+   */
   protected async owned(): Promise<void> {
-    if (this.#handedOff) throw new RunHandedOff();
-    await this.#hooks.beforeRequest?.();
+    for (;;) {
+      if (this.#handedOff) throw new RunHandedOff();
+      let leaseUntil: number | void;
+      try {
+        leaseUntil = await this.#hooks.beforeRequest?.();
+      } catch (error) {
+        if (error instanceof RunHandedOff) this.handOff();
+        throw error;
+      }
+      if (typeof leaseUntil !== 'number' || performance.now() < leaseUntil) return;
+    }
   }
 
   /** Call when the upstream id becomes known: a cancel that came first is sent now. */
@@ -224,11 +247,9 @@ export abstract class RunLoop<E> implements BackendRun {
         stream = await this.reopen(this.#resumeFrom);
       } else {
         if (!this.threadId) {
-          await this.owned();
           this.threadId = await this.createThread();
           yield { type: 'thread.created', threadId: this.threadId };
         }
-        await this.owned();
         this.#nextSegment();
         stream = await this.open(this.threadId);
       }
@@ -257,12 +278,12 @@ export abstract class RunLoop<E> implements BackendRun {
           await this.#cancelQuietly('tool output timeout');
           return toolOutputTimeout(this.runId, this.#options.toolOutputTimeoutMs);
         }
-        await this.owned();
         this.#nextSegment();
         stream = await this.continueWith(outputs);
       }
     } catch (error) {
-      // Another process continues the run: nothing is ended upstream, nothing reported.
+      // Another process continues the run: nothing is ended upstream, nothing reported. (A
+      // write refused as it left surfaces as the SDK's abort or connection error.)
       if (error instanceof RunHandedOff || this.#handedOff) throw new RunHandedOff();
       if (this.#cancelRequested) return this.#cancelled();
       const failed = this.failureOf(error);
@@ -377,4 +398,21 @@ export abstract class RunLoop<E> implements BackendRun {
         );
     }
   }
+}
+
+/**
+ * The client of a run that another process may take over: each request that changes something
+ * upstream (anything but a GET) first awaits `owned`, at the last moment before it leaves, the
+ * SDK's own retries included. A refused write aborts the run's requests (see owned()).
+ */
+function guardWrites(client: OpenAI, owned: () => Promise<void>): OpenAI {
+  // The SDK keeps the fetch it was made with (or the platform's) to itself; the guarded client
+  // wraps that one, so a caller's own fetch still sends the request.
+  const inner = (client as unknown as { fetch: typeof fetch }).fetch;
+  return client.withOptions({
+    fetch: async (url, init) => {
+      if ((init?.method ?? 'GET').toUpperCase() !== 'GET') await owned();
+      return inner(url, init);
+    },
+  });
 }

@@ -197,7 +197,7 @@ export class ResponsesProtocol {
     this.resolvePaused(conversation, added);
     conversation.paused = null;
     conversation.items.push(...added);
-    return itemList(added, new URLSearchParams());
+    return itemList(added, new URLSearchParams({ order: 'asc', limit: '100' }));
   }
 
   private toItem(raw: unknown): Json {
@@ -726,9 +726,16 @@ function conversationObject(c: Conversation): Json {
   return { id: c.id, object: 'conversation', created_at: c.created_at, metadata: c.metadata };
 }
 
+/** A page of items as the API lists them: newest first unless `order=asc`, after the `after` cursor. */
 function itemList(items: Json[], query: URLSearchParams): Json {
-  const ordered = query.get('order') === 'desc' ? [...items].reverse() : items;
-  const limit = Math.max(1, Math.min(100, Number(query.get('limit') ?? 100)));
+  let ordered = query.get('order') === 'asc' ? items : [...items].reverse();
+  const after = query.get('after');
+  if (after !== null) {
+    const at = ordered.findIndex((item) => item.id === after);
+    if (at < 0) throw notFound('item', after);
+    ordered = ordered.slice(at + 1);
+  }
+  const limit = Math.max(1, Math.min(100, Number(query.get('limit') ?? 20)));
   const data = ordered.slice(0, limit);
   return {
     object: 'list',
