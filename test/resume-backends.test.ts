@@ -318,16 +318,18 @@ describe('starting again on Assistants', () => {
 describe.each(['responses', 'assistants'] as const)(
   'the writes of a run that can be taken over, on %s',
   (api) => {
+    const newThread = async (kind: typeof api) =>
+      (kind === 'responses'
+        ? await fx.client.conversations.create({})
+        : await fx.client.beta.threads.create({})
+      ).id;
     const writes = (since: number) =>
       fx.emulator.requests.slice(since).filter((r) => r.method !== 'GET');
 
     it('each asks the host as it leaves; an answer that came too late is asked for again', async () => {
       await ensureAssistant();
       const backend = backendFor(api);
-      const { id: threadId } =
-        api === 'responses'
-          ? await fx.client.conversations.create({})
-          : await fx.client.beta.threads.create({});
+      const threadId = await newThread(api);
       const answers: number[] = [];
       const before = fx.emulator.requests.length;
       const run = backend.startRun(
@@ -354,10 +356,7 @@ describe.each(['responses', 'assistants'] as const)(
     it('a write refused as it leaves is not sent, and the run ends quietly for the new owner', async () => {
       await ensureAssistant();
       const backend = backendFor(api);
-      const { id: threadId } =
-        api === 'responses'
-          ? await fx.client.conversations.create({})
-          : await fx.client.beta.threads.create({});
+      const threadId = await newThread(api);
       let asked = 0;
       const before = fx.emulator.requests.length;
       const run = backend.startRun(
@@ -384,10 +383,7 @@ describe.each(['responses', 'assistants'] as const)(
     it("the SDK's own retry of a write asks again before it leaves", async () => {
       await ensureAssistant();
       const backend = backendFor(api, fx.client.withOptions({ maxRetries: 1 }));
-      const { id: threadId } =
-        api === 'responses'
-          ? await fx.client.conversations.create({})
-          : await fx.client.beta.threads.create({});
+      const threadId = await newThread(api);
       let asked = 0;
       const { events } = await drain(
         backend.startRun(
