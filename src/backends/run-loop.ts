@@ -408,7 +408,7 @@ export abstract class RunLoop<E> implements BackendRun {
 function guardWrites(client: OpenAI, owned: () => Promise<void>): OpenAI {
   // The SDK keeps the fetch it was made with (or the platform's) to itself; the guarded client
   // wraps that one, so a caller's own fetch still sends the request.
-  const inner = (client as unknown as { fetch: typeof fetch }).fetch;
+  const inner = (client as unknown as { fetch?: typeof fetch }).fetch ?? globalThis.fetch;
   return client.withOptions({
     fetch: async (url, init) => {
       if ((init?.method ?? 'GET').toUpperCase() !== 'GET') await owned();
