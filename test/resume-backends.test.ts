@@ -229,6 +229,46 @@ describe('resuming on Responses', () => {
     },
   );
 
+  it("a takeover that found nothing follows the lost attempt's request when it meets it in the conversation, instead of sending it again", async () => {
+    const backend = backendFor('responses');
+    const { id: threadId } = await fx.client.conversations.create({});
+    const request = { message: 'long', threadId, tag: 'r-late' };
+    // The takeover looked and found nothing: the lost attempt's request was still on its way.
+    expect(await backend.findStarted(threadId, request)).toBeNull();
+    const late = await fx.client.responses.create({
+      model: 'emulator-1',
+      conversation: threadId,
+      input: [{ role: 'user', content: 'long' }],
+      background: true,
+      stream: true,
+    });
+    late.controller.abort();
+    const checkpoints: RunCheckpoint[] = [];
+    const again = backend.startRun(
+      { ...request, lostAttempt: true },
+      { checkpoint: (c) => checkpoints.push(c) },
+    );
+    const { events } = await drain(again);
+    expect(textOf(events)).toBe(WORDS);
+    expect(events.at(-1)).toMatchObject({ type: 'run.completed' });
+    expect(checkpoints.at(-1)!.afterItemId).toMatch(/^msg_/);
+    const items = await fx.client.conversations.items.list(threadId, { limit: 50 });
+    expect(items.data.filter((i) => i.type === 'message' && i.role === 'user')).toHaveLength(1);
+    // Without the mark, the same request waits the conversation out and is sent a second time.
+    const { id: other } = await fx.client.conversations.create({});
+    const busy = await fx.client.responses.create({
+      model: 'emulator-1',
+      conversation: other,
+      input: [{ role: 'user', content: 'long' }],
+      background: true,
+      stream: true,
+    });
+    busy.controller.abort();
+    await drain(backend.startRun({ message: 'long', threadId: other, tag: 'r-plain' }));
+    const twice = await fx.client.conversations.items.list(other, { limit: 50 });
+    expect(twice.data.filter((i) => i.type === 'message' && i.role === 'user')).toHaveLength(2);
+  });
+
   it('findStarted does not take the same message of an earlier turn for this one', async () => {
     const backend = backendFor('responses');
     const earlier = backend.startRun({ message: 'long', tag: 'r-repeat-1' });
