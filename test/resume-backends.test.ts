@@ -14,6 +14,7 @@ import {
 } from '../src/backends/backend.js';
 import { ResponsesBackend } from '../src/backends/responses.js';
 import type { RunEventBody } from '../src/events.js';
+import type { ResponseInputItem } from 'openai/resources/responses/responses';
 import { useEmulator } from './support/emulator.js';
 
 const WORDS = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
@@ -70,6 +71,28 @@ async function drain(
     onEvent(event);
   }
   return { events, offsets };
+}
+
+/**
+ * What a worker lost between sending a request and reading its answer leaves: a background
+ * response the server goes on with, whose id nobody read.
+ */
+async function sendAndDie(
+  conversation: string,
+  input: ResponseInputItem[],
+  withTool = false,
+): Promise<void> {
+  const stream = await fx.client.responses.create({
+    model: 'emulator-1',
+    conversation,
+    input,
+    ...(withTool
+      ? { tools: [{ type: 'function' as const, name: 'lookup', parameters: {}, strict: false }] }
+      : {}),
+    background: true,
+    stream: true,
+  });
+  stream.controller.abort();
 }
 
 const textOf = (events: RunEventBody[]) =>
@@ -162,14 +185,9 @@ describe('resuming on Responses', () => {
     }
     first.handOff();
     // The lost worker sent the outputs and died before the next response's first event.
-    const sent = await fx.client.responses.create({
-      model: 'emulator-1',
-      conversation: checkpoints[0]!.threadId,
-      input: [{ type: 'function_call_output', call_id: callId, output: '42' }],
-      background: true,
-      stream: true,
-    });
-    sent.controller.abort();
+    await sendAndDie(checkpoints[0]!.threadId, [
+      { type: 'function_call_output', call_id: callId, output: '42' },
+    ]);
     const seen: RunCheckpoint[] = [];
     const resumed = backend.resumeRun({ message: 'tool', tag: 'r4' }, checkpoints[0]!, {
       checkpoint: (c) => seen.push(c),
@@ -199,15 +217,7 @@ describe('resuming on Responses', () => {
       const backend = backendFor('responses');
       const { id: threadId } = await fx.client.conversations.create({});
       // The lost worker's request reached the server; the worker died before the first event.
-      const lost = await fx.client.responses.create({
-        model: 'emulator-1',
-        conversation: threadId,
-        input: [{ role: 'user', content: message }],
-        tools: [{ type: 'function', name: 'lookup', parameters: {}, strict: false }],
-        background: true,
-        stream: true,
-      });
-      lost.controller.abort();
+      await sendAndDie(threadId, [{ role: 'user', content: message }], true);
       const request = { message, threadId, tag: `r-follow-${message}` };
       const checkpoint = await backend.findStarted(threadId, request);
       expect(checkpoint).toMatchObject({ threadId, segment: 0, textOffset: 0 });
@@ -235,14 +245,7 @@ describe('resuming on Responses', () => {
     const request = { message: 'long', threadId, tag: 'r-late' };
     // The takeover looked and found nothing: the lost attempt's request was still on its way.
     expect(await backend.findStarted(threadId, request)).toBeNull();
-    const late = await fx.client.responses.create({
-      model: 'emulator-1',
-      conversation: threadId,
-      input: [{ role: 'user', content: 'long' }],
-      background: true,
-      stream: true,
-    });
-    late.controller.abort();
+    await sendAndDie(threadId, [{ role: 'user', content: 'long' }]);
     const checkpoints: RunCheckpoint[] = [];
     const again = backend.startRun(
       { ...request, lostAttempt: true },
@@ -256,14 +259,7 @@ describe('resuming on Responses', () => {
     expect(items.data.filter((i) => i.type === 'message' && i.role === 'user')).toHaveLength(1);
     // Without the mark, the same request waits the conversation out and is sent a second time.
     const { id: other } = await fx.client.conversations.create({});
-    const busy = await fx.client.responses.create({
-      model: 'emulator-1',
-      conversation: other,
-      input: [{ role: 'user', content: 'long' }],
-      background: true,
-      stream: true,
-    });
-    busy.controller.abort();
+    await sendAndDie(other, [{ role: 'user', content: 'long' }]);
     await drain(backend.startRun({ message: 'long', threadId: other, tag: 'r-plain' }));
     const twice = await fx.client.conversations.items.list(other, { limit: 50 });
     expect(twice.data.filter((i) => i.type === 'message' && i.role === 'user')).toHaveLength(2);
