@@ -35,6 +35,7 @@ import {
   startRoomProcess,
   SUPERSEDED,
 } from './support/resume.js';
+import { startRedisProxy, untilStopped } from './support/redis-proxy.js';
 
 /** Long enough that a takeover lands while upstream still generates (120 words, 6 s). */
 const LONG = Array.from({ length: 120 }, (_, i) => `w${i}`).join(' ');
@@ -451,6 +452,59 @@ describe.each(['responses', 'assistants'] as const)(
           await llm.aclose();
           await doomed.stop('SIGKILL');
           await (await rescuer)?.stop();
+          await removeFleet(names);
+        }
+      },
+      HANG_GUARD,
+    );
+  },
+);
+
+describe.each(['responses', 'assistants'] as const)(
+  'the %s API: a worker paused while the answer to its ownership check is on its way',
+  (api) => {
+    it(
+      'wakes after the run was taken over and finished, asks again and sends nothing: the message once',
+      async () => {
+        const names = uniqueNames(`resume-lease-${api}`);
+        const proxy = await startRedisProxy();
+        // The worker whose Redis traffic goes through the proxy, alone until it is stopped.
+        const paused = await startWorker(names, fx.baseURL, [], { REDIS_URL: proxy.url }, START);
+        const identity = session('lease');
+        const llm = llmFor(api, names, identity);
+        let rescuer: WorkerProcess | undefined;
+        try {
+          expect(await collect(llm.process('before the pause'))).toBe('You said: before the pause');
+          // The ownership check before the next run's first write (its lease asks for the
+          // job lock's time to live): stopped as it leaves, so the answer waits in the socket.
+          proxy.arm('PTTL', async () => {
+            signal(paused, 'SIGSTOP');
+            await untilStopped(paused.pid);
+          });
+          const reply = collect(llm.process('at the check'));
+          await proxy.matched;
+          rescuer = await startWorker(names, fx.baseURL, [], {}, START);
+          // The run is taken over, sent by the rescuer and finished while the first is stopped.
+          expect(await reply).toBe('You said: at the check');
+          signal(paused, 'SIGCONT');
+          // Awake, it reads an answer that says the run is its own; that answer is older than
+          // its lease, so it asks again, learns the run is another's and stops.
+          // (A worker that trusted the stale answer sends the message a second time instead.)
+          const messages = () => userMessages(fx.client, api, llm.threadId!);
+          await expect
+            .poll(async () => logged(paused, SUPERSEDED).length + (await messages()).length, {
+              timeout: 30_000,
+            })
+            .toBeGreaterThan(2);
+          expect(await messages()).toEqual(['before the pause', 'at the check']);
+          expect(logged(paused, SUPERSEDED)).not.toEqual([]);
+          expect(Object.values(await attempts(names, identity)).sort()).toEqual([1, 2]);
+          expect(await collect(llm.process('after the pause'))).toBe('You said: after the pause');
+        } finally {
+          await llm.aclose();
+          await paused.stop('SIGKILL');
+          await rescuer?.stop();
+          await proxy.close();
           await removeFleet(names);
         }
       },
