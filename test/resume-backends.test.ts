@@ -22,6 +22,7 @@ const WORDS = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
 const fx = useEmulator({
   scripts: [
     { message: 'long', script: { tokenDelayMs: 5, steps: [{ text: WORDS }] } },
+    { message: 'slow', script: { tokenDelayMs: 100, steps: [{ text: WORDS }] } },
     // One failed request each, for the two APIs.
     ...['flaky-responses', 'flaky-assistants'].map((message) => ({
       message,
@@ -263,6 +264,23 @@ describe('resuming on Responses', () => {
     await drain(backend.startRun({ message: 'long', threadId: other, tag: 'r-plain' }));
     const twice = await fx.client.conversations.items.list(other, { limit: 50 });
     expect(twice.data.filter((i) => i.type === 'message' && i.role === 'user')).toHaveLength(2);
+  });
+
+  it('a response followed through its conversation that adds nothing for the idle limit fails as a stalled stream would', async () => {
+    const backend = new ResponsesBackend({
+      client: fx.client,
+      model: 'emulator-1',
+      background: true,
+      toolOutputTimeoutMs: 10_000,
+      streamIdleTimeoutMs: 300,
+    });
+    const { id: threadId } = await fx.client.conversations.create({});
+    // Its one message takes 4 s to be done: nothing joins the conversation before then.
+    await sendAndDie(threadId, [{ role: 'user', content: 'slow' }]);
+    const request = { message: 'slow', threadId, tag: 'r-stalled' };
+    const checkpoint = await backend.findStarted(threadId, request);
+    const { events } = await drain(backend.resumeRun(request, checkpoint!));
+    expect(events.at(-1)).toMatchObject({ type: 'run.failed', reason: 'timeout' });
   });
 
   it('findStarted does not take the same message of an earlier turn for this one', async () => {

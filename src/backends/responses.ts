@@ -23,7 +23,13 @@ import type {
 } from 'openai/resources/responses/responses';
 import type { RunEventBody, ToolOutput, Usage } from '../events.js';
 import { conversationSafetyIdentifier } from '../identifiers.js';
-import { messageOf, upstreamFailed, upstreamIncomplete, workerLost } from '../failures.js';
+import {
+  messageOf,
+  StreamIdleError,
+  upstreamFailed,
+  upstreamIncomplete,
+  workerLost,
+} from '../failures.js';
 import type { Logger } from '../logger.js';
 import type { BuiltInTool, FunctionToolCall, ToolCall } from '../tools.js';
 import {
@@ -286,6 +292,9 @@ class ResponsesRun extends RunLoop<Streamed> {
     const told = new Set<string>();
     this.#currentId = undefined;
     this.#calls = [];
+    // As a stream that sends nothing: a response that adds nothing for this long has stalled.
+    const idleMs = this.#config.streamIdleTimeoutMs;
+    let news = Date.now();
     for (let polls = 0; ; polls++) {
       // Asked before the items are read: the items read after an answer of "over" are all.
       const over = await this.#conversationFree(conversationId);
@@ -297,11 +306,13 @@ class ResponsesRun extends RunLoop<Streamed> {
         // Every item a response outputs has an id; the union's types that may lack one are input.
         if (!item.id || told.has(item.id)) continue;
         told.add(item.id);
+        news = Date.now();
         this.#lastItemId = item.id;
         const event = followedEvent(item, told.size - 1);
         if (event) yield event;
       }
       if (over) break;
+      if (Date.now() - news > idleMs) throw new StreamIdleError(idleMs);
       await sleep(Math.min(50 * 2 ** polls, FOLLOW_POLL_MS));
     }
     yield { type: 'followed.end', output: told.size > 0 };
