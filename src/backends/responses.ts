@@ -266,17 +266,20 @@ class ResponsesRun extends RunLoop<Streamed> {
     return requestItem(this.client, this.threadId!, this.#request.message, this.#request.after);
   }
 
-  /** The newest conversation item that answers one of `callIds`, if any does. */
+  /**
+   * The newest conversation item that answers one of `callIds`, if any does: looked for from
+   * the newest item back to the calls themselves, however much the response they started added.
+   */
   async #outputsSent(callIds: string[]): Promise<string | null> {
-    const items = await this.client.conversations.items.list(
+    for await (const item of this.client.conversations.items.list(
       this.threadId!,
       { order: 'desc', limit: 20 },
       { signal: this.abort.signal },
-    );
-    const answer = items.data.find(
-      (item) => item.type === 'function_call_output' && callIds.includes(item.call_id),
-    );
-    return answer?.id ?? null;
+    )) {
+      if (item.type === 'function_call_output' && callIds.includes(item.call_id)) return item.id!;
+      if (item.type === 'function_call' && callIds.includes(item.call_id)) return null;
+    }
+    return null;
   }
 
   /**
