@@ -389,8 +389,12 @@ class ResponsesRun extends RunLoop<Streamed> {
         }
         if (!hasCode(error, 'conversation_locked') || attempt >= (this.#config.lockedRetries ?? 20))
           throw error;
+        // A process stalled in this wait may lose the run to another meanwhile: its next
+        // request is refused as it leaves (RunHooks.beforeRequest), not sent a second time.
+        await sleep(Math.min(25 * 2 ** attempt, 1_000));
         // The response in the way may be this very request, sent by the lost attempt of a run
         // taken over and still on its way when this one looked for it: follow that instead.
+        // Looked for after the wait, so a request whose items joined meanwhile is found too.
         const sent = this.#takenOver ? await this.#sentElsewhere(input) : null;
         if (sent) {
           this.logger.info('the request was sent by the lost attempt after all; following it', {
@@ -400,9 +404,6 @@ class ResponsesRun extends RunLoop<Streamed> {
           yield* this.#followConversation(sent);
           return;
         }
-        // A process stalled in this wait may lose the run to another meanwhile: its next
-        // request is refused as it leaves (RunHooks.beforeRequest), not sent a second time.
-        await sleep(Math.min(25 * 2 ** attempt, 1_000));
       }
     }
     this.#currentId = undefined;
