@@ -68,8 +68,6 @@ export interface RunExecutionParts {
   /** The worker's control inbox, which delivers the run's control messages. */
   control: ControlInbox;
   controlKey: string;
-  /** Whether this attempt still owns the run (begin-run's attempt is still the newest). */
-  stillOwned: () => Promise<boolean>;
   /**
    * Until when (performance.now()) this attempt surely owns the run: its job's lock cannot
    * lapse before. Null once it does not own the run (or its job lock is gone).

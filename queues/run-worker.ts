@@ -228,7 +228,6 @@ export class RunWorker {
         stop,
         control: this.#control,
         controlKey: this.#keys.control(sid, runId),
-        stillOwned,
         lease,
         logger,
         startedAt,

@@ -235,27 +235,28 @@ class ResponsesRun extends RunLoop<Streamed> {
 
   protected async continueWith(outputs: ToolOutput[]): Promise<AsyncIterable<Streamed>> {
     this.#unanswered = [];
+    const input: ResponseInputItem[] = outputs.map((o) => ({
+      type: 'function_call_output',
+      call_id: o.toolCallId,
+      output: o.output,
+    }));
     if (this.#resumed) {
       this.#resumed = false;
       // The lost process may have sent these outputs and died before the next response's first
-      // event: sending them again would put them in the conversation twice. That response is
-      // followed instead.
-      const sent = await this.#outputsSent(outputs.map((o) => o.toolCallId));
-      if (sent) {
-        this.logger.info('the tool outputs were sent by the lost attempt; following its response', {
-          conversationId: this.threadId,
-        });
-        this.checkpointAt({ afterItemId: sent });
-        return this.#followConversation(sent);
-      }
+      // event: sending them again would put them in the conversation twice.
+      const sent = await this.#sentElsewhere(input);
+      if (sent) return this.#adopt(sent);
     }
-    return this.#streamResponse(
-      outputs.map((o) => ({
-        type: 'function_call_output',
-        call_id: o.toolCallId,
-        output: o.output,
-      })),
-    );
+    return this.#streamResponse(input);
+  }
+
+  /** Follows the response a lost attempt's request started, `sent` being its last item. */
+  #adopt(sent: string): AsyncGenerator<Streamed> {
+    this.logger.info('the request was sent by the lost attempt; following its response', {
+      conversationId: this.threadId,
+    });
+    this.checkpointAt({ afterItemId: sent });
+    return this.#followConversation(sent);
   }
 
   /** The item a lost attempt's sending of `input` added to the conversation, if it did. */
@@ -397,11 +398,7 @@ class ResponsesRun extends RunLoop<Streamed> {
         // Looked for after the wait, so a request whose items joined meanwhile is found too.
         const sent = this.#takenOver ? await this.#sentElsewhere(input) : null;
         if (sent) {
-          this.logger.info('the request was sent by the lost attempt after all; following it', {
-            conversationId: this.threadId,
-          });
-          this.checkpointAt({ afterItemId: sent });
-          yield* this.#followConversation(sent);
+          yield* this.#adopt(sent);
           return;
         }
       }
